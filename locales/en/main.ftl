@@ -1,0 +1,113 @@
+# sspr-bot — English. Every user-visible text lives here and in nl/main.ftl.
+
+## Start (steps 1–3)
+welcome = Hello! I can help you set a new password or unlock your locked account.
+ask-login = What is your login name? For example j.k.devries@bedrijf.nl
+login-invalid = That does not look like a login name. A login name looks like j.k.devries@bedrijf.nl — please try again.
+ask-reason = How can I help you with { $login }?
+button-reason-forgot = I forgot my password
+button-reason-locked = My account is locked (I know my password)
+one-moment = One moment, looking up your account…
+
+## Choosing a verification method (step 4)
+choose-method = Verification step { $step } of { $total }: how would you like to confirm it is you?
+method-passed = Done! Now choose a second, different method.
+both-passed = Both verification steps passed.
+method-email = E-mail my private (alternate) address { $hint }
+method-sms = Text my phone { $hint }
+method-call = Call my mobile phone { $hint }
+method-questions = Answer my security questions
+method-push = Approve a notification in the Authenticator app
+method-totp = Enter a code from the Authenticator app
+button-no-phone = I don't have my phone
+button-with-phone = I do have my phone
+not-enough-methods = With the methods registered for your account you cannot recover it yourself: two different methods are needed.
+no-phone-needs-email-and-questions = Without a phone it only works with your private e-mail address and your security questions.
+
+## E-mail (step 5)
+code-sent-email = We sent an e-mail with a verification code to your private e-mail address { $target } (not to your work address).
+enter-code = Type the six-digit verification code here. It is valid for 10 minutes.
+code-format = A verification code is exactly six digits. Please try again.
+button-resend = Send a new code
+
+## Text message and call (steps 6 and 7)
+enter-phone-sms = To protect your account, type the full number of your mobile phone ({ $masked }). You will then get a text message with a verification code.
+enter-phone-call = To protect your account, type the full number of your mobile phone ({ $masked }). We will then call you.
+phone-invalid = That is not a valid phone number. Type it like 0612345678 or +31612345678.
+phone-mismatch = That number does not match the number registered for your account.
+code-sent-sms = We sent a text message with a verification code to { $target }.
+call-placed = We are calling you now on { $masked }. Answer and press # to confirm it is you.
+button-call-again = Call me again
+
+## Security questions (step 8)
+question-prompt = Question { $number } of { $total }:
+question-birth-city = In which city were you born?
+question-first-pet = What was the name of your first pet?
+question-favourite-book = What is your favourite book?
+question-mother-maiden-name = What is your mother's maiden name?
+question-first-school = What was the name of your first primary school?
+question-childhood-street = In which street did you live as a child?
+question-unknown = (This question is no longer available; type any answer or choose another method.)
+
+## Authenticator app (steps 9 and 10)
+push-sent = We sent a notification to your Authenticator app. Open the app, pick { $number } and tap Approve.
+button-push-again = Send the notification again
+push-denied = You denied the notification. If that was not you, please contact the ICT Service Desk.
+enter-totp = Open the Authenticator app, select your work account and type the six-digit one-time code here.
+
+## Outcome of a check
+verification-failed = That is not right. Try again or choose another method.
+challenge-expired = This code or request has expired. Please ask for a new one.
+button-other-method = Choose another method
+
+## New password (step 11a)
+enter-new-password = Type your new password: at least 12 characters, not a commonly used password, and without your login name. A sentence of a few words works well.
+confirm-new-password = Type the same password once more to confirm.
+password-mismatch = The two passwords are not the same.
+password-rejected = This password cannot be used:
+password-too-short = • it is shorter than { $min } characters
+password-too-long = • it is longer than { $max } characters
+password-contains-login = • it contains your login name or part of it
+password-too-common = • it is too easy to guess (a common password or pattern)
+password-reset-done = Your password has been changed. Sign in again with your new password, then close your browser. We sent a confirmation to your private e-mail address.
+directory-refused = The account server refused this password:
+directory-rule-history = • you used this password recently; choose a new one
+directory-rule-complexity = • it does not meet your organisation's complexity rules
+directory-rule-too-short = • it is shorter than your organisation allows
+directory-rule-too-young = • your password was changed too recently; try again later
+directory-rule-other = • it does not meet your organisation's password policy
+
+## Unlock (step 11b)
+unlocked-done = Your account is unlocked. You can sign in again with your existing password. If it does not work straight away, restart your browser. We sent a confirmation to your private e-mail address.
+retry-final-step = You are verified, but the last step has not gone through yet.
+button-retry = Try again
+
+## Closing, limits and failures
+goodbye = You can close this conversation. Send a message if you need anything else.
+cancelled = Stopped. Nothing was changed. Send a message to start again.
+button-cancel = Stop
+button-restart = Start again
+session-expired = Your session expired after 15 minutes without activity; let's start again.
+recovery-locked = There were too many failed attempts. Password recovery for this account is blocked for { $hours } hours.
+chat-user-paused = Too many accounts or codes were requested from this chat. Please try again in { $hours } hours.
+recovery-closed = This recovery attempt is closed. Send a message to start again.
+send-too-soon = Please wait { $seconds } more seconds before asking for a new code.
+email-cap = Too many e-mails were sent to this account. E-mail is unavailable for { $hours } hours; please choose another method.
+push-cap = Too many notifications were sent this hour. Please choose another method.
+unavailable = That did not work just now; nothing was changed. Please try again in a few minutes.
+input-too-long = That message is too long.
+helpdesk-info = Need help? Call the ICT Service Desk on 020-40 777 55 (Monday to Friday, 8:00 to 18:00).
+language-set = I will speak English with you now.
+button-lang-nl = Nederlands
+button-lang-en = English
+
+## Demo phone (demo only)
+phone-nothing-pending = There is no call or notification waiting for an answer.
+
+## Console
+console-banner = sspr-bot demo — type a message to start (for example "hello"). Pick a button by its number. Codes are in { $outbox }. Demo phone: /phone # (answer the call), /phone approve NUMBER, /phone deny. Quit: Ctrl-D.
+console-choose = Type the number of your choice, or an answer.
+console-secret = (what you type is not shown)
+console-bad-input = I don't understand that. Send a line like {"{"}"text":"…"{"}"} or {"{"}"button":"…"{"}"}.
+console-unknown-button = That button does not exist here.
+console-error = Something went wrong on our side; nothing was changed. Please try again.

@@ -1,0 +1,113 @@
+# sspr-bot — Nederlands (standaardtaal). Elke tekst die een gebruiker ziet staat hier en in en/main.ftl.
+
+## Begin (stap 1–3)
+welcome = Hallo! Ik help je een nieuw wachtwoord in te stellen of je geblokkeerde account te ontgrendelen.
+ask-login = Wat is je loginnaam? Bijvoorbeeld j.k.devries@bedrijf.nl
+login-invalid = Dat lijkt geen loginnaam. Een loginnaam ziet eruit als j.k.devries@bedrijf.nl — probeer het nog eens.
+ask-reason = Waarmee kan ik je helpen voor { $login }?
+button-reason-forgot = Ik ben mijn wachtwoord vergeten
+button-reason-locked = Mijn account is geblokkeerd (ik weet mijn wachtwoord)
+one-moment = Een ogenblik, ik zoek je account op…
+
+## Verificatiemethode kiezen (stap 4)
+choose-method = Verificatiestap { $step } van { $total }: hoe wil je bevestigen dat jij het bent?
+method-passed = Gelukt! Kies nu een tweede, andere methode.
+both-passed = Beide verificatiestappen zijn gelukt.
+method-email = E-mail naar mijn privé (alternatief) e-mailadres { $hint }
+method-sms = Sms naar mijn telefoon { $hint }
+method-call = Mijn mobiele telefoon bellen { $hint }
+method-questions = Mijn beveiligingsvragen beantwoorden
+method-push = Een melding in de Authenticator-app goedkeuren
+method-totp = Een code uit de Authenticator-app invoeren
+button-no-phone = Ik heb mijn telefoon niet bij me
+button-with-phone = Ik heb mijn telefoon wel
+not-enough-methods = Met de methodes die voor je account zijn vastgelegd kun je je wachtwoord niet zelf herstellen: er zijn twee verschillende methodes nodig.
+no-phone-needs-email-and-questions = Zonder telefoon lukt het alleen met je privé e-mailadres én je beveiligingsvragen.
+
+## E-mail (stap 5)
+code-sent-email = We hebben een e-mail met een verificatiecode gestuurd naar je privé e-mailadres { $target } (niet naar je zakelijke adres).
+enter-code = Typ hier de verificatiecode van zes cijfers. De code is 10 minuten geldig.
+code-format = Een verificatiecode bestaat uit precies zes cijfers. Probeer het nog eens.
+button-resend = Stuur een nieuwe code
+
+## Sms en bellen (stap 6 en 7)
+enter-phone-sms = Voor de beveiliging van je account: typ het volledige nummer van je mobiele telefoon ({ $masked }). Je krijgt daarna een sms met een verificatiecode.
+enter-phone-call = Voor de beveiliging van je account: typ het volledige nummer van je mobiele telefoon ({ $masked }). Daarna word je gebeld.
+phone-invalid = Dat is geen geldig telefoonnummer. Typ het zo: 0612345678 of +31612345678.
+phone-mismatch = Dat nummer komt niet overeen met het nummer dat voor je account is vastgelegd.
+code-sent-sms = We hebben een sms met een verificatiecode gestuurd naar { $target }.
+call-placed = We bellen je nu op { $masked }. Neem op en druk op # om te bevestigen dat jij het bent.
+button-call-again = Bel me opnieuw
+
+## Beveiligingsvragen (stap 8)
+question-prompt = Vraag { $number } van { $total }:
+question-birth-city = In welke stad ben je geboren?
+question-first-pet = Wat was de naam van je eerste huisdier?
+question-favourite-book = Wat is je favoriete boek?
+question-mother-maiden-name = Wat is de meisjesnaam van je moeder?
+question-first-school = Hoe heette je eerste basisschool?
+question-childhood-street = In welke straat woonde je als kind?
+question-unknown = (Deze vraag is niet meer beschikbaar; typ een willekeurig antwoord of kies een andere methode.)
+
+## Authenticator-app (stap 9 en 10)
+push-sent = We hebben een melding naar je Authenticator-app gestuurd. Open de app, kies { $number } en druk op Goedkeuren.
+button-push-again = Stuur de melding opnieuw
+push-denied = Je hebt de melding afgewezen. Was jij dat niet? Neem dan contact op met de ICT Servicedesk.
+enter-totp = Open de Authenticator-app, selecteer je zakelijke account en typ hier de eenmalige code van zes cijfers.
+
+## Uitkomst van een controle
+verification-failed = Dat klopt niet. Probeer het nog eens of kies een andere methode.
+challenge-expired = Deze code of aanvraag is verlopen. Vraag een nieuwe aan.
+button-other-method = Andere methode kiezen
+
+## Nieuw wachtwoord (stap 11a)
+enter-new-password = Typ je nieuwe wachtwoord: minstens 12 tekens, niet een veelgebruikt wachtwoord en zonder je loginnaam. Een zin van een paar woorden werkt goed.
+confirm-new-password = Typ hetzelfde wachtwoord nog een keer ter bevestiging.
+password-mismatch = De twee wachtwoorden zijn niet gelijk.
+password-rejected = Dit wachtwoord kan niet worden gebruikt:
+password-too-short = • het is korter dan { $min } tekens
+password-too-long = • het is langer dan { $max } tekens
+password-contains-login = • het bevat je loginnaam of een deel ervan
+password-too-common = • het is te makkelijk te raden (een veelgebruikt wachtwoord of patroon)
+password-reset-done = Je wachtwoord is gewijzigd. Meld je opnieuw aan met je nieuwe wachtwoord; sluit daarna je browser. We hebben een bevestiging naar je privé e-mailadres gestuurd.
+directory-refused = De accountserver heeft dit wachtwoord geweigerd:
+directory-rule-history = • je hebt dit wachtwoord onlangs al gebruikt; kies een nieuw wachtwoord
+directory-rule-complexity = • het voldoet niet aan de complexiteitseisen van je organisatie
+directory-rule-too-short = • het is korter dan je organisatie toestaat
+directory-rule-too-young = • je wachtwoord is te kort geleden gewijzigd; probeer het later opnieuw
+directory-rule-other = • het voldoet niet aan het wachtwoordbeleid van je organisatie
+
+## Ontgrendelen (stap 11b)
+unlocked-done = Je account is ontgrendeld. Je kunt je weer aanmelden met je bestaande wachtwoord. Lukt het niet meteen? Start dan je browser opnieuw op. We hebben een bevestiging naar je privé e-mailadres gestuurd.
+retry-final-step = Je bent geverifieerd, maar de laatste stap is nog niet gelukt.
+button-retry = Opnieuw proberen
+
+## Afsluiten, limieten en storingen
+goodbye = Je kunt dit gesprek sluiten. Stuur een bericht als je nog iets nodig hebt.
+cancelled = Gestopt. Er is niets gewijzigd. Stuur een bericht om opnieuw te beginnen.
+button-cancel = Stoppen
+button-restart = Opnieuw beginnen
+session-expired = Je sessie is verlopen na 15 minuten zonder activiteit; we beginnen opnieuw.
+recovery-locked = Er zijn te veel mislukte pogingen gedaan. Wachtwoordherstel voor dit account is { $hours } uur geblokkeerd.
+chat-user-paused = Vanuit deze chat zijn te veel accounts of codes aangevraagd. Probeer het over { $hours } uur opnieuw.
+recovery-closed = Deze herstelpoging is afgesloten. Stuur een bericht om opnieuw te beginnen.
+send-too-soon = Wacht nog { $seconds } seconden voordat je een nieuwe code aanvraagt.
+email-cap = Er zijn te veel e-mails naar dit account gestuurd. E-mail is { $hours } uur niet beschikbaar; kies een andere methode.
+push-cap = Er zijn dit uur te veel meldingen verstuurd. Kies een andere methode.
+unavailable = Het lukt nu even niet; er is niets gewijzigd. Probeer het over een paar minuten opnieuw.
+input-too-long = Dat bericht is te lang.
+helpdesk-info = Hulp nodig? Bel de ICT Servicedesk op 020-40 777 55 (bereikbaar ma. t/m vr. van 8:00 tot 18:00).
+language-set = Ik praat nu Nederlands met je.
+button-lang-nl = Nederlands
+button-lang-en = English
+
+## Demo-telefoon (alleen in de demo)
+phone-nothing-pending = Er wacht geen oproep of melding op een antwoord.
+
+## Console
+console-banner = sspr-bot demo — typ een bericht om te beginnen (bijvoorbeeld "hoi"). Kies een knop met zijn nummer. Codes staan in { $outbox }. Demo-telefoon: /phone # (oproep beantwoorden), /phone approve NUMMER, /phone deny. Stoppen: Ctrl-D.
+console-choose = Typ het nummer van je keuze of een antwoord.
+console-secret = (wat je typt wordt niet getoond)
+console-bad-input = Dat begrijp ik niet. Stuur een regel als {"{"}"text":"…"{"}"} of {"{"}"button":"…"{"}"}.
+console-unknown-button = Die knop bestaat hier niet.
+console-error = Er ging iets mis aan onze kant; er is niets gewijzigd. Probeer het opnieuw.

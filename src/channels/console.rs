@@ -1,0 +1,294 @@
+//! The terminal channel behind `sspr-bot demo`: an interactive chat (buttons as numbered choices,
+//! secret answers not echoed) and a JSON-lines protocol for scripts, one output line per input:
+//!
+//! ```text
+//! in:  {"text":"…"} | {"button":"<id>"} | {"phone":"#"} | {"phone":"approve","number":N} | {"phone":"deny"}
+//! out: {"replies":[{"text":"…","buttons":[{"id":"…","label":"…"}],"secret":false}]}
+//! ```
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::dialogue::{Input, Lang, Reply, Text};
+use crate::i18n::{Localizer, RenderedReply};
+use crate::recovery::{ChatRef, Core, PhoneAnswer, TurnOutput};
+
+/// The one conversation a terminal has; the same key after a restart continues it.
+pub fn chat() -> ChatRef {
+    ChatRef::new("console:local", "console:local")
+}
+
+/// One input line of the JSON protocol.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonInput {
+    text: Option<String>,
+    button: Option<String>,
+    phone: Option<String>,
+    number: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonOutput {
+    replies: Vec<RenderedReply>,
+}
+
+/// What one line of input asks for, in either mode.
+#[derive(Debug, PartialEq)]
+enum Request {
+    Turn(Input),
+    Phone(PhoneAnswer),
+    Invalid,
+}
+
+fn parse_json(line: &str) -> Request {
+    let Ok(input) = serde_json::from_str::<JsonInput>(line) else {
+        return Request::Invalid;
+    };
+    match input {
+        JsonInput {
+            text: Some(t),
+            button: None,
+            phone: None,
+            number: None,
+        } => Request::Turn(Input::Text(t)),
+        JsonInput {
+            text: None,
+            button: Some(b),
+            phone: None,
+            number: None,
+        } => Request::Turn(Input::Button(b)),
+        JsonInput {
+            text: None,
+            button: None,
+            phone: Some(p),
+            number,
+        } => parse_phone(&p, number),
+        _ => Request::Invalid,
+    }
+}
+
+fn parse_phone(what: &str, number: Option<u32>) -> Request {
+    let what = what.trim();
+    match (what.to_lowercase().as_str(), number) {
+        ("approve", Some(n)) => Request::Phone(PhoneAnswer::ApprovePush(n)),
+        ("deny", None) => Request::Phone(PhoneAnswer::DenyPush),
+        (_, None) if what.chars().count() == 1 => {
+            Request::Phone(PhoneAnswer::CallKeys(what.chars().next().unwrap_or(' ')))
+        }
+        _ => Request::Invalid,
+    }
+}
+
+/// `/phone #`, `/phone approve 42`, `/phone deny` in the interactive terminal.
+fn parse_phone_command(line: &str) -> Option<Request> {
+    let rest = line.trim().strip_prefix("/phone")?;
+    let mut words = rest.split_whitespace();
+    let what = words.next().unwrap_or_default();
+    let number = match words.next() {
+        Some(n) => match n.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return Some(Request::Invalid),
+        },
+        None => None,
+    };
+    Some(parse_phone(what, number))
+}
+
+async fn run_request(core: &Core, chat: &ChatRef, request: Request, lang: Lang) -> TurnOutput {
+    let result = match request {
+        Request::Turn(input) => core.handle(chat, input).await,
+        Request::Phone(answer) => core.phone_answer(chat, answer).await,
+        Request::Invalid => {
+            return TurnOutput {
+                lang,
+                replies: vec![Reply::text(Text::new("console-bad-input"))],
+                expects_secret: false,
+            }
+        }
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = format!("{e:#}"), "turn failed");
+        TurnOutput {
+            lang,
+            replies: vec![Reply::text(Text::new("console-error"))],
+            expects_secret: false,
+        }
+    })
+}
+
+/// The JSON-lines protocol: exactly one output line per input line, until end of input.
+pub async fn run_json<R, W>(
+    core: Arc<Core>,
+    l10n: Arc<Localizer>,
+    lang: Lang,
+    input: R,
+    mut output: W,
+) -> anyhow::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let chat = chat();
+    let mut lines = input.lines();
+    while let Some(line) = lines.next_line().await? {
+        let lang_now = core.language(&chat, lang).await.unwrap_or(lang);
+        let request = parse_json(&line);
+        let out = run_request(&core, &chat, request, lang_now).await;
+        let json = JsonOutput {
+            replies: out
+                .replies
+                .iter()
+                .map(|r| l10n.render(out.lang, r))
+                .collect(),
+        };
+        let mut text = serde_json::to_string(&json)?;
+        text.push('\n');
+        output.write_all(text.as_bytes()).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}
+
+/// The interactive terminal chat.
+pub async fn run_interactive(
+    core: Arc<Core>,
+    l10n: Arc<Localizer>,
+    lang: Lang,
+    outbox: &str,
+) -> anyhow::Result<()> {
+    let chat = chat();
+    let lang_now = core.language(&chat, lang).await?;
+    println!(
+        "{}\n",
+        l10n.text(lang_now, &Text::new("console-banner").arg("outbox", outbox))
+    );
+    let mut buttons: Vec<String> = Vec::new();
+    let mut secret = false;
+    if let Some(out) = core.current_prompt(&chat).await? {
+        (buttons, secret) = show(&l10n, &out);
+    }
+    loop {
+        let lang_now = core.language(&chat, lang).await.unwrap_or(lang);
+        if secret {
+            println!("{}", l10n.text(lang_now, &Text::new("console-secret")));
+        }
+        let Some(line) = read_line(secret).await? else {
+            break;
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let request = if let Some(r) = parse_phone_command(trimmed) {
+            r
+        } else if let Ok(n) = trimmed.parse::<usize>() {
+            // A number picks a button when buttons are shown and it is in range; otherwise it is text
+            // (a code, a phone number).
+            match buttons.get(n.wrapping_sub(1)) {
+                Some(id) if !secret && n >= 1 => Request::Turn(Input::Button(id.clone())),
+                _ => Request::Turn(Input::Text(line.clone())),
+            }
+        } else {
+            Request::Turn(Input::Text(line.clone()))
+        };
+        let out = run_request(&core, &chat, request, lang_now).await;
+        (buttons, secret) = show(&l10n, &out);
+    }
+    Ok(())
+}
+
+/// Prints replies; returns the last buttons shown and whether a secret is expected next.
+fn show(l10n: &Localizer, out: &TurnOutput) -> (Vec<String>, bool) {
+    let mut buttons = Vec::new();
+    for reply in &out.replies {
+        let r = l10n.render(out.lang, reply);
+        println!("{}", r.text);
+        if !r.buttons.is_empty() {
+            buttons = r.buttons.iter().map(|b| b.id.clone()).collect();
+            for (i, b) in r.buttons.iter().enumerate() {
+                println!("  {}) {}", i + 1, b.label);
+            }
+        }
+        println!();
+    }
+    (buttons, out.expects_secret)
+}
+
+/// One line from the terminal; without echo when `secret` and stdin is a terminal.
+async fn read_line(secret: bool) -> anyhow::Result<Option<String>> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
+        print!("> ");
+        std::io::stdout().flush()?;
+        if secret && std::io::stdin().is_terminal() {
+            return Ok(Some(rpassword::read_password()?));
+        }
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_map_to_requests() {
+        assert_eq!(
+            parse_json(r#"{"text":"hoi"}"#),
+            Request::Turn(Input::Text("hoi".into()))
+        );
+        assert_eq!(
+            parse_json(r#"{"button":"cancel"}"#),
+            Request::Turn(Input::Button("cancel".into()))
+        );
+        assert_eq!(
+            parse_json(r##"{"phone":"#"}"##),
+            Request::Phone(PhoneAnswer::CallKeys('#'))
+        );
+        assert_eq!(
+            parse_json(r#"{"phone":"approve","number":42}"#),
+            Request::Phone(PhoneAnswer::ApprovePush(42))
+        );
+        assert_eq!(
+            parse_json(r#"{"phone":"deny"}"#),
+            Request::Phone(PhoneAnswer::DenyPush)
+        );
+        for bad in [
+            "",
+            "hoi",
+            "{}",
+            r#"{"text":"a","button":"b"}"#,
+            r#"{"phone":"approve"}"#,
+            r#"{"txt":"a"}"#,
+            r#"{"text":1}"#,
+            "[1,2]",
+        ] {
+            assert_eq!(parse_json(bad), Request::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn phone_commands_in_the_terminal() {
+        assert_eq!(
+            parse_phone_command("/phone #"),
+            Some(Request::Phone(PhoneAnswer::CallKeys('#')))
+        );
+        assert_eq!(
+            parse_phone_command("/phone approve 17"),
+            Some(Request::Phone(PhoneAnswer::ApprovePush(17)))
+        );
+        assert_eq!(
+            parse_phone_command("/phone approve x"),
+            Some(Request::Invalid)
+        );
+        assert_eq!(parse_phone_command("hoi"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! The zero-configuration setup behind `sspr-bot demo`: a SQLite file, the embedded directory with
+//! three demo accounts and their registered methods, the development outbox, and a server key in
+//! a file beside the database.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::directory::EmbeddedDirectory;
+use crate::domain::{normalise_answer, LoginName};
+use crate::i18n::Localizer;
+use crate::providers::{Outbox, Providers};
+use crate::recovery::{Clock, Core, Keys, Rules};
+use crate::store::{Registration, Store};
+
+/// A demo account as documented in the README.
+pub struct DemoAccount {
+    pub login: &'static str,
+    pub display_name: &'static str,
+    pub locked: bool,
+    pub admin: bool,
+    pub alternate_email: &'static str,
+    pub mobile: Option<&'static str>,
+    pub totp_secret_base32: &'static str,
+    pub push_device: Option<&'static str>,
+    pub answers: [(&'static str, &'static str); 3],
+}
+
+pub const JAN: &str = "j.k.devries@bedrijf.nl";
+pub const ANNA: &str = "a.bakker@bedrijf.nl";
+pub const PIETER: &str = "p.smit@bedrijf.nl";
+
+pub const ACCOUNTS: [DemoAccount; 3] = [
+    DemoAccount {
+        login: JAN,
+        display_name: "Jan de Vries",
+        locked: false,
+        admin: false,
+        alternate_email: "jan.devries@privemail.example",
+        mobile: Some("+31612345666"),
+        totp_secret_base32: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        push_device: Some("demo-device-jan"),
+        answers: [
+            ("birth_city", "Haarlem"),
+            ("first_pet", "Bello"),
+            ("favourite_book", "Max Havelaar"),
+        ],
+    },
+    DemoAccount {
+        login: ANNA,
+        display_name: "Anna Bakker",
+        locked: true,
+        admin: false,
+        alternate_email: "anna.bakker@privemail.example",
+        mobile: None,
+        totp_secret_base32: "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
+        push_device: None,
+        answers: [
+            ("birth_city", "Amersfoort"),
+            ("first_pet", "Minoes"),
+            ("favourite_book", "Het Achterhuis"),
+        ],
+    },
+    DemoAccount {
+        login: PIETER,
+        display_name: "Pieter Smit",
+        locked: false,
+        admin: true,
+        alternate_email: "pieter.smit@privemail.example",
+        mobile: Some("+31687654321"),
+        totp_secret_base32: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        push_device: None,
+        answers: [
+            ("birth_city", "Utrecht"),
+            ("first_pet", "Rakker"),
+            ("favourite_book", "De Avonden"),
+        ],
+    },
+];
+
+/// Everything a channel needs, wired for the demo.
+pub struct App {
+    pub core: Arc<Core>,
+    pub store: Store,
+    pub directory: Arc<EmbeddedDirectory>,
+    pub outbox: Arc<Outbox>,
+    pub localizer: Arc<Localizer>,
+}
+
+/// The outbox path used when none is given: `outbox.jsonl` beside the database.
+pub fn default_outbox(db: &Path) -> PathBuf {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("outbox.jsonl")
+}
+
+/// The server key's file: beside the database, named after it.
+pub fn key_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".key");
+    db.with_file_name(name)
+}
+
+/// Opens (and on first start seeds) the demo database.
+pub async fn open(
+    db: &Path,
+    outbox: &Path,
+    clock: Arc<dyn Clock>,
+    rules: Rules,
+) -> anyhow::Result<App> {
+    let store = Store::open(db).await?;
+    let keys = Keys::load_or_create(&key_path(db))?;
+    let directory = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
+    seed_if_empty(&store, &directory, &keys, clock.now().timestamp()).await?;
+    let outbox = Arc::new(Outbox::new(outbox));
+    let core = Arc::new(Core::new(
+        store.clone(),
+        directory.clone(),
+        Providers::outbox(outbox.clone()),
+        keys,
+        clock,
+        rules,
+    ));
+    Ok(App {
+        core,
+        store,
+        directory,
+        outbox,
+        localizer: Arc::new(Localizer::new().context("loading translations")?),
+    })
+}
+
+/// Seeds the demo accounts unless the directory already has accounts.
+pub async fn seed_if_empty(
+    store: &Store,
+    directory: &EmbeddedDirectory,
+    keys: &Keys,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM directory_accounts")
+        .fetch_one(store.pool())
+        .await?;
+    if n > 0 {
+        return Ok(false);
+    }
+    for a in &ACCOUNTS {
+        seed_account(store, directory, keys, a, now).await?;
+    }
+    Ok(true)
+}
+
+async fn seed_account(
+    store: &Store,
+    directory: &EmbeddedDirectory,
+    keys: &Keys,
+    a: &DemoAccount,
+    now: i64,
+) -> anyhow::Result<()> {
+    let login = LoginName::parse(a.login).context("demo login")?;
+    // Nobody knows the demo accounts' current passwords: the demo is about replacing them.
+    let initial: String = {
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rngs::OsRng.gen();
+        hex::encode(bytes)
+    };
+    directory
+        .put_account(&login, a.display_name, &initial, a.locked, false, a.admin)
+        .await?;
+    let secret = totp_rs::Secret::Encoded(a.totp_secret_base32.to_string())
+        .to_bytes()
+        .map_err(|e| anyhow::anyhow!("demo TOTP secret: {e:?}"))?;
+    store
+        .upsert_registration(
+            &Registration {
+                account: login.as_str().to_string(),
+                alternate_email: Some(a.alternate_email.to_string()),
+                mobile: a.mobile.map(str::to_string),
+                totp_secret: Some(keys.encrypt(&secret)),
+                push_device: a.push_device.map(str::to_string),
+            },
+            now,
+        )
+        .await?;
+    for (question, answer) in a.answers {
+        let hash = crate::hashing::hash(normalise_answer(answer)).await?;
+        store
+            .set_security_answer(login.as_str(), question, &hash)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1020 @@
+use chrono::{DateTime, Duration, Utc};
+
+use super::reply::{Button, Reply, Text};
+use super::state::{Conversation, Lang, Recovery, State};
+use super::{Effect, EndReason, Event, Input, Refusal, SecretText};
+use crate::domain::{LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason};
+
+/// A recovery left alone this long is over (DESIGN §3, as Entra does).
+pub const IDLE_EXPIRY: Duration = Duration::minutes(15);
+
+/// How many distinct methods must pass (DESIGN §3).
+const METHODS_REQUIRED: usize = 2;
+
+/// Longest text the engine looks at; anything longer is refused before it is parsed or hashed.
+const MAX_INPUT_CHARS: usize = 1024;
+
+/// The result of one step.
+#[derive(Debug)]
+pub struct Step {
+    pub conv: Conversation,
+    pub replies: Vec<Reply>,
+    pub effects: Vec<Effect>,
+}
+
+/// Advances `conv` by one input. Pure: same arguments, same result.
+pub fn step(conv: Conversation, input: Input, now: DateTime<Utc>) -> Step {
+    let mut out = Out::default();
+    let mut conv = conv;
+    let is_user_input = !matches!(input, Input::Event(_));
+    if is_user_input {
+        let idle_too_long = conv
+            .last_seen
+            .is_some_and(|seen| now.signed_duration_since(seen) > IDLE_EXPIRY);
+        conv.last_seen = Some(now);
+        if idle_too_long && conv.state.in_progress() {
+            end_recovery(&conv.state, EndReason::Expired, &mut out);
+            conv.state = State::AskLogin;
+            out.reply(
+                Reply::text(Text::new("session-expired"))
+                    .then(Text::new("ask-login"))
+                    .with_buttons(vec![cancel_button()]),
+            );
+            return out.finish(conv);
+        }
+    }
+    let lang = conv.lang;
+    let state = std::mem::replace(&mut conv.state, State::Idle);
+    let (state, lang) = match input {
+        Input::Event(event) => (on_event(state, event, &mut out), lang),
+        Input::Text(text) => on_user(state, lang, UserInput::Text(text), &mut out),
+        Input::Button(id) => on_user(state, lang, UserInput::Button(id), &mut out),
+    };
+    conv.state = state;
+    conv.lang = lang;
+    out.finish(conv)
+}
+
+#[derive(Default)]
+struct Out {
+    replies: Vec<Reply>,
+    effects: Vec<Effect>,
+}
+
+impl Out {
+    fn reply(&mut self, r: Reply) {
+        self.replies.push(r);
+    }
+    fn effect(&mut self, e: Effect) {
+        self.effects.push(e);
+    }
+    fn finish(self, conv: Conversation) -> Step {
+        Step {
+            conv,
+            replies: self.replies,
+            effects: self.effects,
+        }
+    }
+}
+
+impl Reply {
+    fn with_buttons(mut self, buttons: Vec<Button>) -> Self {
+        self.buttons = buttons;
+        self
+    }
+    fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+}
+
+enum UserInput {
+    Text(String),
+    Button(String),
+}
+
+/// What a user's words or button mean, whatever the step.
+enum Command {
+    Cancel,
+    Restart,
+    Language(Lang),
+    Help,
+}
+
+fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
+    match input {
+        UserInput::Button(id) => match id.as_str() {
+            "cancel" => Some(Command::Cancel),
+            "restart" => Some(Command::Restart),
+            "help" => Some(Command::Help),
+            _ => id
+                .strip_prefix("lang:")
+                .and_then(Lang::parse)
+                .map(Command::Language),
+        },
+        UserInput::Text(text) => {
+            let t = text.trim().to_lowercase();
+            let slash = t.starts_with('/');
+            // In a secret step only slash commands count: "Stop" may well be someone's answer.
+            if in_secret_step && !slash {
+                return None;
+            }
+            let t = t.trim_start_matches('/');
+            let (word, rest) = t.split_once(' ').unwrap_or((t, ""));
+            match word {
+                "cancel" | "stop" | "annuleren" | "annuleer" => Some(Command::Cancel),
+                "start" | "restart" | "opnieuw" => Some(Command::Restart),
+                "help" | "hulp" => Some(Command::Help),
+                "lang" | "language" | "taal" => Lang::parse(rest).map(Command::Language),
+                "english" | "engels" | "en" if rest.is_empty() => Some(Command::Language(Lang::En)),
+                "nederlands" | "dutch" | "nl" if rest.is_empty() => {
+                    Some(Command::Language(Lang::Nl))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State, Lang) {
+    if let UserInput::Text(t) = &input {
+        if t.chars().count() > MAX_INPUT_CHARS {
+            out.reply(Reply::text(Text::new("input-too-long")));
+            out.reply(prompt(&state));
+            return (state, lang);
+        }
+    }
+    match command(&input, state.expects_secret()) {
+        Some(Command::Cancel) => {
+            end_recovery(&state, EndReason::Cancelled, out);
+            out.reply(
+                Reply::text(Text::new("cancelled"))
+                    .with_buttons(vec![Button::new("restart", Text::new("button-restart"))]),
+            );
+            return (State::Idle, lang);
+        }
+        Some(Command::Restart) => {
+            end_recovery(&state, EndReason::Cancelled, out);
+            out.reply(greeting());
+            return (State::AskLogin, lang);
+        }
+        Some(Command::Language(new)) => {
+            out.reply(Reply::text(Text::new("language-set")));
+            if !matches!(state, State::Idle) {
+                out.reply(prompt(&state));
+            } else {
+                out.reply(greeting());
+                return (State::AskLogin, new);
+            }
+            return (state, new);
+        }
+        Some(Command::Help) => {
+            out.reply(Reply::text(Text::new("helpdesk-info")));
+            if !matches!(state, State::Idle) {
+                out.reply(prompt(&state));
+            }
+            return (state, lang);
+        }
+        None => {}
+    }
+    let state = match state {
+        State::Idle => {
+            // A first message that already is a login name skips the question.
+            if let UserInput::Text(t) = &input {
+                if let Ok(login) = LoginName::parse(t) {
+                    let next = State::AskReason { login };
+                    out.reply(Reply::text(Text::new("welcome")).then_prompt(&next));
+                    return (next, lang);
+                }
+            }
+            out.reply(greeting());
+            State::AskLogin
+        }
+        State::AskLogin => match &input {
+            UserInput::Text(t) => match LoginName::parse(t) {
+                Ok(login) => {
+                    let next = State::AskReason { login };
+                    out.reply(prompt(&next));
+                    next
+                }
+                Err(_) => {
+                    out.reply(
+                        Reply::text(Text::new("login-invalid")).with_buttons(vec![cancel_button()]),
+                    );
+                    State::AskLogin
+                }
+            },
+            UserInput::Button(_) => reprompt(State::AskLogin, out),
+        },
+        State::AskReason { login } => match reason_from(&input) {
+            Some(reason) => {
+                out.effect(Effect::BeginRecovery {
+                    login: login.clone(),
+                    reason,
+                });
+                State::Starting { login, reason }
+            }
+            None => reprompt(State::AskReason { login }, out),
+        },
+        State::Starting { login, reason } => {
+            // Only reached if a turn was cut off before the core answered: ask it again.
+            out.effect(Effect::BeginRecovery {
+                login: login.clone(),
+                reason,
+            });
+            State::Starting { login, reason }
+        }
+        State::ChooseMethod { rec } => choose_method(rec, &input, out),
+        State::EnterPhone { rec, method } => match &input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Text(t) => match PhoneNumber::parse(t) {
+                Ok(phone) => {
+                    let recovery_id = rec.id.clone();
+                    out.effect(if method == Method::Call {
+                        Effect::PlaceCall {
+                            recovery_id,
+                            phone: Some(phone),
+                        }
+                    } else {
+                        Effect::SendCode {
+                            recovery_id,
+                            method,
+                            phone: Some(phone),
+                        }
+                    });
+                    State::EnterPhone { rec, method }
+                }
+                Err(_) => {
+                    let next = State::EnterPhone { rec, method };
+                    out.reply(Reply::text(Text::new("phone-invalid")).then_prompt(&next));
+                    next
+                }
+            },
+            UserInput::Button(_) => reprompt(State::EnterPhone { rec, method }, out),
+        },
+        State::EnterCode { rec, method } => match &input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Button(b) if b == "resend" => {
+                out.effect(Effect::ResendCode {
+                    recovery_id: rec.id.clone(),
+                    method,
+                });
+                State::EnterCode { rec, method }
+            }
+            UserInput::Text(t) => match OtpCode::parse(t) {
+                Ok(code) => {
+                    out.effect(Effect::CheckCode {
+                        recovery_id: rec.id.clone(),
+                        method,
+                        code,
+                    });
+                    State::EnterCode { rec, method }
+                }
+                Err(_) => {
+                    out.reply(Reply::text(Text::new("code-format")));
+                    State::EnterCode { rec, method }
+                }
+            },
+            UserInput::Button(_) => reprompt(State::EnterCode { rec, method }, out),
+        },
+        State::AwaitCall { rec } => match &input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Button(b) if b == "resend" => {
+                out.effect(Effect::PlaceCall {
+                    recovery_id: rec.id.clone(),
+                    phone: None,
+                });
+                State::AwaitCall { rec }
+            }
+            _ => reprompt(State::AwaitCall { rec }, out),
+        },
+        State::AwaitPush { rec, number } => match &input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Button(b) if b == "resend" => {
+                out.effect(Effect::SendPush {
+                    recovery_id: rec.id.clone(),
+                });
+                State::AwaitPush { rec, number }
+            }
+            _ => reprompt(State::AwaitPush { rec, number }, out),
+        },
+        State::Answering {
+            rec,
+            question_ids,
+            index,
+        } => match input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Text(t) if !t.trim().is_empty() => {
+                out.effect(Effect::CheckAnswer {
+                    recovery_id: rec.id.clone(),
+                    index,
+                    answer: SecretText(t),
+                });
+                State::Answering {
+                    rec,
+                    question_ids,
+                    index,
+                }
+            }
+            _ => reprompt(
+                State::Answering {
+                    rec,
+                    question_ids,
+                    index,
+                },
+                out,
+            ),
+        },
+        State::EnterTotp { rec } => match &input {
+            UserInput::Button(b) if b == "other_method" => to_choose(rec, out),
+            UserInput::Text(t) => match OtpCode::parse(t) {
+                Ok(code) => {
+                    out.effect(Effect::CheckTotp {
+                        recovery_id: rec.id.clone(),
+                        code,
+                    });
+                    State::EnterTotp { rec }
+                }
+                Err(_) => {
+                    out.reply(Reply::text(Text::new("code-format")));
+                    State::EnterTotp { rec }
+                }
+            },
+            UserInput::Button(_) => reprompt(State::EnterTotp { rec }, out),
+        },
+        State::NewPassword { rec } => match input {
+            UserInput::Text(t) if can_finish(&rec) => {
+                out.effect(Effect::CheckPassword {
+                    recovery_id: rec.id.clone(),
+                    password: SecretText(t),
+                });
+                State::NewPassword { rec }
+            }
+            _ => reprompt(State::NewPassword { rec }, out),
+        },
+        State::ConfirmPassword { rec, digest } => match input {
+            UserInput::Text(t) if can_finish(&rec) => {
+                out.effect(Effect::ResetPassword {
+                    recovery_id: rec.id.clone(),
+                    password: SecretText(t),
+                    digest: digest.clone(),
+                });
+                State::ConfirmPassword { rec, digest }
+            }
+            _ => reprompt(State::ConfirmPassword { rec, digest }, out),
+        },
+    };
+    (state, lang)
+}
+
+fn reason_from(input: &UserInput) -> Option<Reason> {
+    let t = match input {
+        UserInput::Button(id) => {
+            return match id.as_str() {
+                "reason:forgot" => Some(Reason::Forgot),
+                "reason:locked" => Some(Reason::Locked),
+                _ => None,
+            }
+        }
+        UserInput::Text(t) => t.to_lowercase(),
+    };
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    match (
+        has(&[
+            "vergeten",
+            "forgot",
+            "wachtwoord",
+            "password",
+            "nieuw",
+            "new",
+        ]),
+        has(&[
+            "geblokkeerd",
+            "locked",
+            "blokkeer",
+            "vergrendeld",
+            "ontgrendel",
+            "unlock",
+        ]),
+    ) {
+        (_, true) => Some(Reason::Locked),
+        (true, false) => Some(Reason::Forgot),
+        _ => None,
+    }
+}
+
+fn choose_method(mut rec: Recovery, input: &UserInput, out: &mut Out) -> State {
+    if can_finish(&rec) {
+        // Both methods passed but the final step did not go through (directory down): try again.
+        return match rec.reason {
+            Reason::Locked => {
+                out.effect(Effect::Unlock {
+                    recovery_id: rec.id.clone(),
+                });
+                State::ChooseMethod { rec }
+            }
+            Reason::Forgot => reprompt(State::NewPassword { rec }, out),
+        };
+    }
+    let chosen = match input {
+        UserInput::Button(id) if id == "no_phone" => {
+            rec.no_phone = true;
+            return to_choose(rec, out);
+        }
+        UserInput::Button(id) if id == "with_phone" => {
+            rec.no_phone = false;
+            return to_choose(rec, out);
+        }
+        UserInput::Button(id) => id.strip_prefix("method:").and_then(Method::from_id),
+        UserInput::Text(t) => method_from_words(t),
+    };
+    let Some(method) = chosen.filter(|m| rec.available().iter().any(|o| o.method == *m)) else {
+        return reprompt(State::ChooseMethod { rec }, out);
+    };
+    let recovery_id = rec.id.clone();
+    match method {
+        Method::Email => {
+            out.effect(Effect::SendCode {
+                recovery_id,
+                method,
+                phone: None,
+            });
+            State::ChooseMethod { rec }
+        }
+        Method::Sms | Method::Call => {
+            let next = State::EnterPhone { rec, method };
+            out.reply(prompt(&next));
+            next
+        }
+        Method::Questions => {
+            out.effect(Effect::StartQuestions { recovery_id });
+            State::ChooseMethod { rec }
+        }
+        Method::Push => {
+            out.effect(Effect::SendPush { recovery_id });
+            State::ChooseMethod { rec }
+        }
+        Method::Totp => {
+            let next = State::EnterTotp { rec };
+            out.reply(prompt(&next));
+            next
+        }
+    }
+}
+
+fn method_from_words(t: &str) -> Option<Method> {
+    let t = t.trim().to_lowercase();
+    if let Some(m) = Method::from_id(&t) {
+        return Some(m);
+    }
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if has(&["mail"]) {
+        Some(Method::Email)
+    } else if has(&["sms", "tekst", "text"]) {
+        Some(Method::Sms)
+    } else if has(&["bel", "call"]) {
+        Some(Method::Call)
+    } else if has(&["vraag", "vragen", "question"]) {
+        Some(Method::Questions)
+    } else if has(&["melding", "push", "goedkeur", "approv"]) {
+        Some(Method::Push)
+    } else if has(&["code", "authenticator", "app"]) {
+        Some(Method::Totp)
+    } else {
+        None
+    }
+}
+
+fn on_event(state: State, event: Event, out: &mut Out) -> State {
+    match event {
+        Event::RecoveryStarted {
+            recovery_id,
+            offers,
+        } => match state {
+            State::Starting { login, reason } => {
+                let rec = Recovery {
+                    id: recovery_id,
+                    login,
+                    reason,
+                    offers,
+                    passed: Vec::new(),
+                    no_phone: false,
+                };
+                to_choose(rec, out)
+            }
+            other => other,
+        },
+        Event::Refused(refusal) => on_refusal(state, refusal, out),
+        Event::CodeSent { method } => with_rec(state, out, |rec, out| {
+            let next = State::EnterCode { rec, method };
+            let sent = match method {
+                Method::Sms => Text::new("code-sent-sms"),
+                _ => Text::new("code-sent-email"),
+            };
+            let hint = next.recovery().map(|r| r.hint(method)).unwrap_or_default();
+            out.reply(
+                Reply::text(sent.arg("target", hint))
+                    .then(Text::new("enter-code"))
+                    .with_buttons(code_buttons()),
+            );
+            next
+        }),
+        Event::NumberMismatch { method } => with_rec(state, out, |rec, out| {
+            let next = State::EnterPhone { rec, method };
+            out.reply(Reply::text(Text::new("phone-mismatch")).then_prompt(&next));
+            next
+        }),
+        Event::CallPlaced => with_rec(state, out, |rec, out| {
+            let next = State::AwaitCall { rec };
+            out.reply(prompt(&next));
+            next
+        }),
+        Event::PushSent { number } => with_rec(state, out, |rec, out| {
+            let next = State::AwaitPush { rec, number };
+            out.reply(prompt(&next));
+            next
+        }),
+        Event::QuestionsChosen { question_ids } => with_rec(state, out, |rec, out| {
+            if question_ids.is_empty() {
+                out.reply(Reply::text(Text::new("verification-failed")));
+                return to_choose(rec, out);
+            }
+            let next = State::Answering {
+                rec,
+                question_ids,
+                index: 0,
+            };
+            out.reply(prompt(&next));
+            next
+        }),
+        Event::AnswerNoted => match state {
+            State::Answering {
+                rec,
+                question_ids,
+                index,
+            } if index + 1 < question_ids.len() => {
+                let next = State::Answering {
+                    rec,
+                    question_ids,
+                    index: index + 1,
+                };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::Verified { method, ok } => on_verdict(state, method, ok, out),
+        Event::PushDenied => match state {
+            State::AwaitPush { rec, .. } => {
+                out.reply(Reply::text(Text::new("push-denied")));
+                to_choose(rec, out)
+            }
+            other => other,
+        },
+        Event::PasswordRejected { violations } => match state {
+            State::NewPassword { rec } | State::ConfirmPassword { rec, .. } => {
+                let mut reply = Reply::text(Text::new("password-rejected"));
+                for v in violations {
+                    reply = reply.then(violation_text(v));
+                }
+                out.reply(reply);
+                let next = State::NewPassword { rec };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::PasswordAccepted { digest } => match state {
+            State::NewPassword { rec } => {
+                let next = State::ConfirmPassword { rec, digest };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::PasswordMismatch => match state {
+            State::ConfirmPassword { rec, .. } => {
+                let next = State::NewPassword { rec };
+                out.reply(Reply::text(Text::new("password-mismatch")).then_prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::PasswordReset => match state {
+            State::ConfirmPassword { .. } => {
+                out.reply(Reply::text(Text::new("password-reset-done")).then(Text::new("goodbye")));
+                State::Idle
+            }
+            other => other,
+        },
+        Event::Unlocked => match state {
+            ref s if s.recovery().is_some_and(|r| r.reason == Reason::Locked) => {
+                out.reply(Reply::text(Text::new("unlocked-done")).then(Text::new("goodbye")));
+                State::Idle
+            }
+            other => other,
+        },
+        Event::DirectoryRefused { rule } => match state {
+            State::ConfirmPassword { rec, .. } | State::NewPassword { rec } => {
+                let next = State::NewPassword { rec };
+                out.reply(
+                    Reply::text(Text::new("directory-refused"))
+                        .then(directory_rule_text(rule))
+                        .then_prompt(&next),
+                );
+                next
+            }
+            other => other,
+        },
+        Event::Unavailable => {
+            out.reply(Reply::text(Text::new("unavailable")));
+            match state {
+                // Nothing was opened; elsewhere the user may simply try the same step again.
+                State::Starting { .. } => State::Idle,
+                other => other,
+            }
+        }
+    }
+}
+
+fn on_refusal(state: State, refusal: Refusal, out: &mut Out) -> State {
+    let (text, ends) = match refusal {
+        Refusal::RecoveryLocked { hours } => {
+            (Text::new("recovery-locked").num("hours", hours), true)
+        }
+        Refusal::ChatUserPaused { hours } => {
+            (Text::new("chat-user-paused").num("hours", hours), true)
+        }
+        Refusal::RecoveryClosed => (Text::new("recovery-closed"), true),
+        Refusal::TooSoon { seconds } => (Text::new("send-too-soon").num("seconds", seconds), false),
+        Refusal::EmailCapReached { hours } => (Text::new("email-cap").num("hours", hours), false),
+        Refusal::PushCapReached => (Text::new("push-cap"), false),
+        Refusal::ChallengeExpired => (Text::new("challenge-expired"), false),
+    };
+    if ends {
+        out.reply(
+            Reply::text(text)
+                .then(Text::new("helpdesk-info"))
+                .with_buttons(vec![Button::new("restart", Text::new("button-restart"))]),
+        );
+        return State::Idle;
+    }
+    out.reply(Reply::text(text));
+    match state {
+        // A send refused while choosing leaves the user choosing.
+        s @ (State::ChooseMethod { .. }
+        | State::EnterPhone { .. }
+        | State::EnterCode { .. }
+        | State::AwaitCall { .. }
+        | State::AwaitPush { .. }) => {
+            out.reply(prompt(&s));
+            s
+        }
+        State::Answering { rec, .. } => to_choose(rec, out),
+        other => other,
+    }
+}
+
+/// The state that is waiting for a verdict on `method`, if any. A verdict for any other method is
+/// ignored: only the step that asked may be answered.
+fn awaiting(state: &State) -> Option<Method> {
+    match state {
+        State::EnterCode { method, .. } => Some(*method),
+        State::AwaitCall { .. } => Some(Method::Call),
+        State::AwaitPush { .. } => Some(Method::Push),
+        State::Answering { .. } => Some(Method::Questions),
+        State::EnterTotp { .. } => Some(Method::Totp),
+        _ => None,
+    }
+}
+
+fn on_verdict(state: State, method: Method, ok: bool, out: &mut Out) -> State {
+    if awaiting(&state) != Some(method) {
+        return state;
+    }
+    let Some(mut rec) = state.recovery().cloned() else {
+        return state;
+    };
+    if !ok {
+        out.reply(Reply::text(Text::new("verification-failed")));
+        return match method {
+            // A wrong code may be retyped; the core counts every failure.
+            Method::Email | Method::Sms | Method::Totp => {
+                out.reply(prompt(&state));
+                state
+            }
+            _ => to_choose(rec, out),
+        };
+    }
+    if !rec.passed.contains(&method) {
+        rec.passed.push(method);
+    }
+    if !can_finish(&rec) {
+        out.reply(Reply::text(Text::new("method-passed")));
+        return to_choose(rec, out);
+    }
+    match rec.reason {
+        Reason::Forgot => {
+            let next = State::NewPassword { rec };
+            out.reply(Reply::text(Text::new("both-passed")).then_prompt(&next));
+            next
+        }
+        Reason::Locked => {
+            out.reply(Reply::text(Text::new("both-passed")));
+            out.effect(Effect::Unlock {
+                recovery_id: rec.id.clone(),
+            });
+            State::ChooseMethod { rec }
+        }
+    }
+}
+
+/// The only gate to the final step: two different methods passed.
+fn can_finish(rec: &Recovery) -> bool {
+    let mut distinct = rec.passed.clone();
+    distinct.sort();
+    distinct.dedup();
+    distinct.len() >= METHODS_REQUIRED
+}
+
+fn with_rec(state: State, out: &mut Out, f: impl FnOnce(Recovery, &mut Out) -> State) -> State {
+    match state.recovery().cloned() {
+        Some(rec) if !can_finish(&rec) => f(rec, out),
+        _ => state,
+    }
+}
+
+fn end_recovery(state: &State, why: EndReason, out: &mut Out) {
+    if let Some(rec) = state.recovery() {
+        out.effect(Effect::EndRecovery {
+            recovery_id: rec.id.clone(),
+            why,
+        });
+    }
+}
+
+fn to_choose(rec: Recovery, out: &mut Out) -> State {
+    let next = State::ChooseMethod { rec };
+    out.reply(prompt(&next));
+    next
+}
+
+fn reprompt(state: State, out: &mut Out) -> State {
+    out.reply(prompt(&state));
+    state
+}
+
+impl Reply {
+    fn then_prompt(mut self, state: &State) -> Self {
+        let p = prompt(state);
+        self.texts.extend(p.texts);
+        self.buttons = p.buttons;
+        self.secret = p.secret;
+        self
+    }
+}
+
+fn greeting() -> Reply {
+    Reply::text(Text::new("welcome"))
+        .then(Text::new("ask-login"))
+        .with_buttons(vec![
+            Button::new("lang:nl", Text::new("button-lang-nl")),
+            Button::new("lang:en", Text::new("button-lang-en")),
+        ])
+}
+
+fn cancel_button() -> Button {
+    Button::new("cancel", Text::new("button-cancel"))
+}
+
+fn other_method_button() -> Button {
+    Button::new("other_method", Text::new("button-other-method"))
+}
+
+fn code_buttons() -> Vec<Button> {
+    vec![
+        Button::new("resend", Text::new("button-resend")),
+        other_method_button(),
+        cancel_button(),
+    ]
+}
+
+/// What to ask in `state`; shown after a language switch, a restart, or input that did not fit.
+pub fn prompt(state: &State) -> Reply {
+    match state {
+        State::Idle => greeting(),
+        State::AskLogin => Reply::text(Text::new("ask-login")).with_buttons(vec![cancel_button()]),
+        State::AskReason { login } => {
+            Reply::text(Text::new("ask-reason").arg("login", login.as_str())).with_buttons(vec![
+                Button::new("reason:forgot", Text::new("button-reason-forgot")),
+                Button::new("reason:locked", Text::new("button-reason-locked")),
+                cancel_button(),
+            ])
+        }
+        State::Starting { .. } => Reply::text(Text::new("one-moment")),
+        State::ChooseMethod { rec } => choose_prompt(rec),
+        State::EnterPhone { rec, method } => {
+            let id = if *method == Method::Call {
+                "enter-phone-call"
+            } else {
+                "enter-phone-sms"
+            };
+            Reply::text(Text::new(id).arg("masked", rec.hint(*method)))
+                .with_buttons(vec![other_method_button(), cancel_button()])
+        }
+        State::EnterCode { rec, method } => {
+            let id = if *method == Method::Sms {
+                "code-sent-sms"
+            } else {
+                "code-sent-email"
+            };
+            Reply::text(Text::new(id).arg("target", rec.hint(*method)))
+                .then(Text::new("enter-code"))
+                .with_buttons(code_buttons())
+        }
+        State::AwaitCall { rec } => {
+            Reply::text(Text::new("call-placed").arg("masked", rec.hint(Method::Call)))
+                .with_buttons(vec![
+                    Button::new("resend", Text::new("button-call-again")),
+                    other_method_button(),
+                    cancel_button(),
+                ])
+        }
+        State::AwaitPush { number, .. } => Reply::text(
+            Text::new("push-sent").num("number", i64::from(*number)),
+        )
+        .with_buttons(vec![
+            Button::new("resend", Text::new("button-push-again")),
+            other_method_button(),
+            cancel_button(),
+        ]),
+        State::Answering {
+            question_ids,
+            index,
+            ..
+        } => {
+            let qid = question_ids
+                .get(*index)
+                .map(String::as_str)
+                .unwrap_or_default();
+            Reply::text(
+                Text::new("question-prompt")
+                    .num("number", (*index + 1) as i64)
+                    .num("total", question_ids.len() as i64),
+            )
+            .then(question_text(qid))
+            .with_buttons(vec![other_method_button(), cancel_button()])
+            .secret()
+        }
+        State::EnterTotp { .. } => Reply::text(Text::new("enter-totp"))
+            .with_buttons(vec![other_method_button(), cancel_button()]),
+        State::NewPassword { .. } => Reply::text(Text::new("enter-new-password"))
+            .with_buttons(vec![cancel_button()])
+            .secret(),
+        State::ConfirmPassword { .. } => Reply::text(Text::new("confirm-new-password"))
+            .with_buttons(vec![cancel_button()])
+            .secret(),
+    }
+}
+
+fn choose_prompt(rec: &Recovery) -> Reply {
+    if can_finish(rec) {
+        return Reply::text(Text::new("retry-final-step")).with_buttons(vec![
+            Button::new("retry", Text::new("button-retry")),
+            cancel_button(),
+        ]);
+    }
+    let available = rec.available();
+    let step_no = (rec.passed.len() + 1).min(METHODS_REQUIRED) as i64;
+    let still_needed = METHODS_REQUIRED.saturating_sub(rec.passed.len());
+    let phone_methods_hidden = rec.no_phone && rec.offers.iter().any(|o| o.method.needs_phone());
+    let mut buttons = Vec::new();
+    if available.len() < still_needed {
+        let mut reply = Reply::text(Text::new("not-enough-methods"));
+        if rec.no_phone {
+            reply = reply.then(Text::new("no-phone-needs-email-and-questions"));
+            if phone_methods_hidden {
+                buttons.push(Button::new("with_phone", Text::new("button-with-phone")));
+            }
+        }
+        reply = reply.then(Text::new("helpdesk-info"));
+        buttons.push(cancel_button());
+        return reply.with_buttons(buttons);
+    }
+    for offer in available {
+        buttons.push(Button::new(
+            format!("method:{}", offer.method.id()),
+            method_label(offer.method).arg("hint", offer.hint.clone().unwrap_or_default()),
+        ));
+    }
+    if !rec.no_phone && rec.available().iter().any(|o| o.method.needs_phone()) {
+        buttons.push(Button::new("no_phone", Text::new("button-no-phone")));
+    } else if phone_methods_hidden {
+        buttons.push(Button::new("with_phone", Text::new("button-with-phone")));
+    }
+    buttons.push(cancel_button());
+    Reply::text(
+        Text::new("choose-method")
+            .num("step", step_no)
+            .num("total", METHODS_REQUIRED as i64),
+    )
+    .with_buttons(buttons)
+}
+
+fn method_label(m: Method) -> Text {
+    Text::new(match m {
+        Method::Email => "method-email",
+        Method::Sms => "method-sms",
+        Method::Call => "method-call",
+        Method::Questions => "method-questions",
+        Method::Push => "method-push",
+        Method::Totp => "method-totp",
+    })
+}
+
+/// Security questions are Fluent messages too, so one registration reads in both languages.
+fn question_text(id: &str) -> Text {
+    Text::new(match id {
+        "birth_city" => "question-birth-city",
+        "first_pet" => "question-first-pet",
+        "favourite_book" => "question-favourite-book",
+        "mother_maiden_name" => "question-mother-maiden-name",
+        "first_school" => "question-first-school",
+        "childhood_street" => "question-childhood-street",
+        _ => "question-unknown",
+    })
+}
+
+fn violation_text(v: PolicyViolation) -> Text {
+    match v {
+        PolicyViolation::TooShort { min } => Text::new("password-too-short").num("min", min as i64),
+        PolicyViolation::TooLong { max } => Text::new("password-too-long").num("max", max as i64),
+        PolicyViolation::ContainsLoginName => Text::new("password-contains-login"),
+        PolicyViolation::TooCommon => Text::new("password-too-common"),
+    }
+}
+
+fn directory_rule_text(rule: super::DirectoryRule) -> Text {
+    use super::DirectoryRule::*;
+    Text::new(match rule {
+        History => "directory-rule-history",
+        Complexity => "directory-rule-complexity",
+        TooShort => "directory-rule-too-short",
+        TooYoung => "directory-rule-too-young",
+        Other => "directory-rule-other",
+    })
+}
+
+/// The question ids the engine can show; registration (a later issue) offers this list.
+pub const QUESTION_IDS: [&str; 6] = [
+    "birth_city",
+    "first_pet",
+    "favourite_book",
+    "mother_maiden_name",
+    "first_school",
+    "childhood_street",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_question_id_has_its_own_message() {
+        for id in QUESTION_IDS {
+            assert_ne!(question_text(id).id, "question-unknown", "{id}");
+        }
+    }
+
+    #[test]
+    fn secret_steps_ignore_plain_words_but_honour_slash_commands() {
+        assert!(command(&UserInput::Text("Stop".into()), true).is_none());
+        assert!(matches!(
+            command(&UserInput::Text("/stop".into()), true),
+            Some(Command::Cancel)
+        ));
+        assert!(matches!(
+            command(&UserInput::Text("annuleren".into()), false),
+            Some(Command::Cancel)
+        ));
+        assert!(matches!(
+            command(&UserInput::Text("/taal en".into()), false),
+            Some(Command::Language(Lang::En))
+        ));
+    }
+
+    #[test]
+    fn the_final_step_needs_two_different_methods() {
+        let rec = |passed: Vec<Method>| Recovery {
+            id: "r".into(),
+            login: LoginName::parse("a@b.nl").unwrap(),
+            reason: Reason::Forgot,
+            offers: vec![],
+            passed,
+            no_phone: false,
+        };
+        assert!(!can_finish(&rec(vec![Method::Email])));
+        assert!(!can_finish(&rec(vec![Method::Email, Method::Email])));
+        assert!(can_finish(&rec(vec![Method::Email, Method::Totp])));
+    }
+}

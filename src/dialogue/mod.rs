@@ -1,0 +1,193 @@
+//! The dialogue engine: the reset guide as a state machine, pure (sans-IO).
+//!
+//! [`step`] takes the conversation, one [`Input`] and the current time, and returns the next
+//! conversation, the [`Reply`]s to show and the [`Effect`]s the recovery core must carry out. The
+//! results of those effects come back as [`Input::Event`]s in the same turn. The engine never
+//! does IO, never reads the clock, and never panics on input; it holds no secret in its state.
+
+mod engine;
+mod reply;
+mod state;
+
+pub use engine::{prompt, step, Step, IDLE_EXPIRY, QUESTION_IDS};
+pub use reply::{Arg, Button, Reply, Text};
+pub use state::{Conversation, Lang, Offer, Recovery, State, CONVERSATION_VERSION};
+
+use crate::domain::{LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason};
+
+/// Text a user typed where the engine expects a secret (security answer, new password). Kept out
+/// of `Debug` output and never copied into state or replies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(******)")
+    }
+}
+
+/// Everything that can move a conversation forward.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Text the user typed.
+    Text(String),
+    /// A button the user pressed, by its id.
+    Button(String),
+    /// The outcome of an effect, or a result that arrived later (a call answered, a push approved).
+    Event(Event),
+}
+
+/// What the recovery core reports back to the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A recovery was opened; `offers` are the methods this account may use (for an unknown
+    /// account: a decoy set that looks the same).
+    RecoveryStarted {
+        recovery_id: String,
+        offers: Vec<Offer>,
+    },
+    /// The core refused to go on (throttle, lockout).
+    Refused(Refusal),
+    CodeSent {
+        method: Method,
+    },
+    /// The full number typed at step 6a/7a is not the registered one (counts as a failed check).
+    NumberMismatch {
+        method: Method,
+    },
+    CallPlaced,
+    PushSent {
+        number: u32,
+    },
+    QuestionsChosen {
+        question_ids: Vec<String>,
+    },
+    /// A security answer was taken (no verdict until the third).
+    AnswerNoted,
+    /// The verdict on one method.
+    Verified {
+        method: Method,
+        ok: bool,
+    },
+    /// The user pressed "deny" in the authenticator app.
+    PushDenied,
+    PasswordRejected {
+        violations: Vec<PolicyViolation>,
+    },
+    /// The first entry met the policy; `digest` is a keyed digest to compare the confirmation with.
+    PasswordAccepted {
+        digest: String,
+    },
+    PasswordMismatch,
+    PasswordReset,
+    Unlocked,
+    /// The directory refused the password for a rule of its own.
+    DirectoryRefused {
+        rule: DirectoryRule,
+    },
+    /// Something failed that is not the user's doing; nothing was changed.
+    Unavailable,
+}
+
+/// Why the core will not go on right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many failed checks: recovery of this account is locked for `hours`.
+    RecoveryLocked { hours: i64 },
+    /// This chat user tried too many accounts or sent too much: paused for `hours`.
+    ChatUserPaused { hours: i64 },
+    /// A code was sent less than the minimum interval ago.
+    TooSoon { seconds: i64 },
+    /// Too many e-mails for this account: no more e-mail for `hours`.
+    EmailCapReached { hours: i64 },
+    /// Too many pushes for this account this hour.
+    PushCapReached,
+    /// The recovery is no longer open (finished, expired, or cancelled elsewhere).
+    RecoveryClosed,
+    /// The code (or call, push, question round) is no longer valid: ask for a new one.
+    ChallengeExpired,
+}
+
+/// A directory rule that refused a new password, explained to the user in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryRule {
+    History,
+    Complexity,
+    TooShort,
+    TooYoung,
+    Other,
+}
+
+/// Work for the recovery core. Every effect that touches an account names the recovery it belongs
+/// to, so the core can check it against its own record (two distinct passed methods, still open).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    BeginRecovery {
+        login: LoginName,
+        reason: Reason,
+    },
+    SendCode {
+        recovery_id: String,
+        method: Method,
+        phone: Option<PhoneNumber>,
+    },
+    ResendCode {
+        recovery_id: String,
+        method: Method,
+    },
+    CheckCode {
+        recovery_id: String,
+        method: Method,
+        code: OtpCode,
+    },
+    PlaceCall {
+        recovery_id: String,
+        phone: Option<PhoneNumber>,
+    },
+    SendPush {
+        recovery_id: String,
+    },
+    StartQuestions {
+        recovery_id: String,
+    },
+    CheckAnswer {
+        recovery_id: String,
+        index: usize,
+        answer: SecretText,
+    },
+    CheckTotp {
+        recovery_id: String,
+        code: OtpCode,
+    },
+    CheckPassword {
+        recovery_id: String,
+        password: SecretText,
+    },
+    ResetPassword {
+        recovery_id: String,
+        password: SecretText,
+        digest: String,
+    },
+    Unlock {
+        recovery_id: String,
+    },
+    EndRecovery {
+        recovery_id: String,
+        why: EndReason,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Cancelled,
+    Expired,
+}
+
+impl EndReason {
+    pub fn id(self) -> &'static str {
+        match self {
+            EndReason::Cancelled => "cancelled",
+            EndReason::Expired => "expired",
+        }
+    }
+}

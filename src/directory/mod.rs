@@ -1,0 +1,52 @@
+//! Where accounts live. The core only needs to find an account, reset its password and unlock it;
+//! LDAP (Active Directory, OpenLDAP) and Microsoft Graph will implement the same trait.
+
+mod embedded;
+
+use async_trait::async_trait;
+
+pub use embedded::EmbeddedDirectory;
+
+use crate::dialogue::DirectoryRule;
+use crate::domain::{EmailAddress, LoginName, NewPassword, PhoneNumber};
+
+/// An account as the directory knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub login: LoginName,
+    pub display_name: String,
+    pub locked: bool,
+    pub disabled: bool,
+    /// Privileged accounts are never offered security questions (DESIGN §3).
+    pub admin: bool,
+    /// Methods a directory may carry as attributes (AD `mobile`, `otherMailbox`).
+    pub mobile: Option<PhoneNumber>,
+    pub alternate_email: Option<EmailAddress>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The directory refused the new password under one of its own rules.
+    #[error("the directory refused the password ({0:?})")]
+    Rejected(DirectoryRule),
+    #[error("no such account")]
+    NotFound,
+    /// Down, timed out, misconfigured: nothing was changed.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// `Ok(None)` when there is no such account.
+    async fn find(&self, login: &LoginName) -> Result<Option<Account>, DirectoryError>;
+    /// Sets a new password; a reset also clears a lockout, as Entra and AD do.
+    async fn reset_password(
+        &self,
+        login: &LoginName,
+        password: &NewPassword,
+    ) -> Result<(), DirectoryError>;
+    async fn unlock(&self, login: &LoginName) -> Result<(), DirectoryError>;
+    /// Reachable and usable (for `/readyz`).
+    async fn ping(&self) -> Result<(), DirectoryError>;
+}

@@ -1,0 +1,127 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sspr_bot::channels::console;
+use sspr_bot::demo;
+use sspr_bot::dialogue::Lang;
+use sspr_bot::recovery::{Rules, SystemClock};
+use sspr_bot::store::Store;
+use tracing_subscriber::EnvFilter;
+
+/// Self-service password reset and account unlock through a chat bot.
+#[derive(Parser)]
+#[command(name = "sspr-bot", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat with the bot in this terminal, on a SQLite file with the demo accounts (no setup).
+    Demo {
+        /// A JSON-lines protocol on stdin/stdout instead of the interactive chat.
+        #[arg(long)]
+        json: bool,
+        /// The SQLite database (created and seeded on first start).
+        #[arg(long, default_value = "sspr.db")]
+        db: PathBuf,
+        /// Where codes, calls and pushes are written (default: outbox.jsonl beside the database).
+        #[arg(long)]
+        outbox: Option<PathBuf>,
+        /// Language of a new conversation.
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
+    },
+    /// Show the audit log, oldest first.
+    Audit {
+        #[arg(long, default_value = "sspr.db")]
+        db: PathBuf,
+        /// Only this account (login name).
+        #[arg(long)]
+        account: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language {s:?}: use nl or en"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Demo {
+            json,
+            db,
+            outbox,
+            lang,
+        } => {
+            let outbox = outbox.unwrap_or_else(|| demo::default_outbox(&db));
+            let app = demo::open(&db, &outbox, Arc::new(SystemClock), Rules::default()).await?;
+            let chat = console::chat();
+            if let Some(lang) = lang {
+                app.core.set_language(&chat, lang).await?;
+            }
+            let lang = lang.unwrap_or_default();
+            if json {
+                let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+                console::run_json(app.core, app.localizer, lang, stdin, tokio::io::stdout()).await
+            } else {
+                console::run_interactive(
+                    app.core,
+                    app.localizer,
+                    lang,
+                    &outbox.display().to_string(),
+                )
+                .await
+            }
+        }
+        Command::Audit { db, account, json } => {
+            let store = Store::open_existing(&db).await?;
+            let account = match account {
+                Some(a) => Some(
+                    sspr_bot::domain::LoginName::parse(&a)
+                        .map_err(|e| anyhow::anyhow!("--account {a:?}: {e}"))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            for row in store.audit_log(account.as_deref()).await? {
+                let time = chrono::DateTime::from_timestamp(row.time, 0)
+                    .context("audit time out of range")?
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "time": time, "account": row.account, "chat_user": row.chat_user,
+                            "event": row.event, "method": row.method, "outcome": row.outcome,
+                            "detail": row.detail,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{time}  {:<28} {:<20} {:<10} {:<24} {}",
+                        row.account,
+                        row.event,
+                        row.method.as_deref().unwrap_or("-"),
+                        row.outcome,
+                        row.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The shared verification-and-reset core. It carries out the engine's effects: opens recoveries,
+//! issues and checks codes, enforces throttles and lockouts, checks TOTP codes and security
+//! answers, resets passwords and unlocks accounts through the directory, writes the audit log and
+//! notifies the alternate address. It knows no chat platform.
+//!
+//! The engine's copy of "which methods passed" drives the conversation; the core keeps its own in
+//! the `recoveries` table and refuses the final step unless two distinct methods passed there.
+
+mod clock;
+mod decoy;
+mod effects;
+mod keys;
+mod rules;
+mod totp;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use keys::Keys;
+pub use rules::Rules;
+pub use totp::matching_step as totp_matching_step;
+
+use crate::dialogue::{self, Conversation, Event, Input, Lang, Reply};
+use crate::directory::Directory;
+use crate::domain::Method;
+use crate::providers::Providers;
+use crate::store::Store;
+
+/// Which conversation a turn belongs to, and who is typing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChatRef {
+    /// Unique per chat: `"telegram:12345"`, `"console:local"`.
+    pub conversation: String,
+    /// The platform user, for the per-chat-user throttles: `"telegram:user:678"`.
+    pub user: String,
+}
+
+impl ChatRef {
+    pub fn new(conversation: impl Into<String>, user: impl Into<String>) -> Self {
+        Self {
+            conversation: conversation.into(),
+            user: user.into(),
+        }
+    }
+}
+
+/// What a turn produced, for the channel to render.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TurnOutput {
+    pub lang: Lang,
+    pub replies: Vec<Reply>,
+    /// Whether the user's next message is a secret (the channel hides or deletes it).
+    pub expects_secret: bool,
+}
+
+/// What the demo phone (or, later, a provider callback) says about a call or push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneAnswer {
+    /// Keys pressed during the call; `#` confirms.
+    CallKeys(char),
+    /// The push was approved, picking `number` in the app.
+    ApprovePush(u32),
+    DenyPush,
+}
+
+/// Most effects one turn may run; a loop longer than this is a bug, not a user's doing.
+const MAX_EFFECTS_PER_TURN: usize = 32;
+
+pub struct Core {
+    store: Store,
+    directory: Arc<dyn Directory>,
+    providers: Providers,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+    rules: Rules,
+    /// One turn at a time per conversation within this process.
+    turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What an effect needs to know about the turn it runs in.
+pub(crate) struct TurnCtx<'a> {
+    chat: &'a ChatRef,
+    lang: Lang,
+    now: i64,
+}
+
+impl Core {
+    pub fn new(
+        store: Store,
+        directory: Arc<dyn Directory>,
+        providers: Providers,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        rules: Rules,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            providers,
+            keys,
+            clock,
+            rules,
+            turn_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs one turn: the user's input (or a later result), its effects, their results, and one
+    /// write of the conversation. A failure that is not the user's doing becomes a generic
+    /// apology; the stored conversation is then left as it was before the turn.
+    pub async fn handle(&self, chat: &ChatRef, input: Input) -> anyhow::Result<TurnOutput> {
+        let lock = self.turn_lock(&chat.conversation);
+        let _turn = lock.lock().await;
+        let now = self.now();
+        let conv = self.load(chat).await?;
+        let out = self.run(chat, conv, input, now).await;
+        self.release_turn_lock(&chat.conversation, lock.clone());
+        out
+    }
+
+    /// The current question of a conversation, e.g. to show again when a terminal reopens.
+    pub async fn current_prompt(&self, chat: &ChatRef) -> anyhow::Result<Option<TurnOutput>> {
+        let conv = self.store.load_conversation(&chat.conversation).await?;
+        Ok(conv.filter(|c| c.state.in_progress()).map(|c| TurnOutput {
+            lang: c.lang,
+            expects_secret: c.state.expects_secret(),
+            replies: vec![dialogue::prompt(&c.state)],
+        }))
+    }
+
+    /// The language of a conversation (a new one starts in `default`).
+    pub async fn language(&self, chat: &ChatRef, default: Lang) -> anyhow::Result<Lang> {
+        Ok(self
+            .store
+            .load_conversation(&chat.conversation)
+            .await?
+            .map_or(default, |c| c.lang))
+    }
+
+    /// Sets the language of a conversation without a turn (platform locale, `--lang`).
+    pub async fn set_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {
+        let lock = self.turn_lock(&chat.conversation);
+        let _turn = lock.lock().await;
+        let mut conv = self.load(chat).await?;
+        conv.lang = lang;
+        self.store
+            .save_conversation(&chat.conversation, &conv, self.now().timestamp())
+            .await
+    }
+
+    /// The demo phone: answers the pending call or push of this conversation's recovery, as the
+    /// user's phone would, and runs the resulting turn.
+    pub async fn phone_answer(
+        &self,
+        chat: &ChatRef,
+        answer: PhoneAnswer,
+    ) -> anyhow::Result<TurnOutput> {
+        let method = match answer {
+            PhoneAnswer::CallKeys(_) => Method::Call,
+            PhoneAnswer::ApprovePush(_) | PhoneAnswer::DenyPush => Method::Push,
+        };
+        let lock = self.turn_lock(&chat.conversation);
+        let _turn = lock.lock().await;
+        let now = self.now();
+        let conv = self.load(chat).await?;
+        let pending = self
+            .store
+            .pending_phone_challenge(&chat.conversation, method.id())
+            .await?;
+        let out = match pending {
+            Some(challenge) => {
+                let ctx = TurnCtx {
+                    chat,
+                    lang: conv.lang,
+                    now: now.timestamp(),
+                };
+                let events = self.phone_result(&ctx, &challenge, answer).await;
+                let mut acc = TurnOutput {
+                    lang: conv.lang,
+                    replies: Vec::new(),
+                    expects_secret: false,
+                };
+                let mut conv = conv;
+                for ev in events {
+                    let out = self.run_inner(chat, conv, Input::Event(ev), now).await?;
+                    conv = out.0;
+                    acc.replies.extend(out.1.replies);
+                    acc.expects_secret = out.1.expects_secret;
+                    acc.lang = out.1.lang;
+                }
+                self.store
+                    .save_conversation(&chat.conversation, &conv, now.timestamp())
+                    .await?;
+                Ok(acc)
+            }
+            None => Ok(TurnOutput {
+                lang: conv.lang,
+                expects_secret: conv.state.expects_secret(),
+                replies: vec![Reply::text(dialogue::Text::new("phone-nothing-pending"))],
+            }),
+        };
+        self.release_turn_lock(&chat.conversation, lock.clone());
+        out
+    }
+
+    async fn load(&self, chat: &ChatRef) -> anyhow::Result<Conversation> {
+        Ok(self
+            .store
+            .load_conversation(&chat.conversation)
+            .await?
+            .unwrap_or_else(|| Conversation::new(Lang::default())))
+    }
+
+    async fn run(
+        &self,
+        chat: &ChatRef,
+        conv: Conversation,
+        input: Input,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<TurnOutput> {
+        let (conv, out) = self.run_inner(chat, conv, input, now).await?;
+        self.store
+            .save_conversation(&chat.conversation, &conv, now.timestamp())
+            .await?;
+        Ok(out)
+    }
+
+    /// The engine and the effects, without saving.
+    async fn run_inner(
+        &self,
+        chat: &ChatRef,
+        conv: Conversation,
+        input: Input,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(Conversation, TurnOutput)> {
+        let step = dialogue::step(conv, input, now);
+        let mut conv = step.conv;
+        let mut replies = step.replies;
+        let mut queue: std::collections::VecDeque<_> = step.effects.into();
+        let mut ran = 0;
+        while let Some(effect) = queue.pop_front() {
+            ran += 1;
+            if ran > MAX_EFFECTS_PER_TURN {
+                anyhow::bail!("more than {MAX_EFFECTS_PER_TURN} effects in one turn");
+            }
+            let ctx = TurnCtx {
+                chat,
+                lang: conv.lang,
+                now: now.timestamp(),
+            };
+            let events = match self.execute(&ctx, effect).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::error!(conversation = %chat.conversation, error = format!("{e:#}"), "effect failed");
+                    vec![Event::Unavailable]
+                }
+            };
+            for ev in events {
+                let s = dialogue::step(conv, Input::Event(ev), now);
+                conv = s.conv;
+                replies.extend(s.replies);
+                queue.extend(s.effects);
+            }
+        }
+        let out = TurnOutput {
+            lang: conv.lang,
+            expects_secret: conv.state.expects_secret(),
+            replies,
+        };
+        Ok((conv, out))
+    }
+
+    fn turn_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .turn_locks
+            .lock()
+            .expect("turn-lock map is never poisoned: no code panics holding it");
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Drops the map entry once nobody else waits on it, so the map does not grow forever.
+    fn release_turn_lock(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self
+            .turn_locks
+            .lock()
+            .expect("turn-lock map is never poisoned: no code panics holding it");
+        // Two references: the map's and ours.
+        if Arc::strong_count(&lock) <= 2 {
+            map.remove(key);
+        }
+    }
+
+    /// Helper for audit rows.
+    pub(crate) async fn audit(
+        &self,
+        ctx: &TurnCtx<'_>,
+        account: &str,
+        event: &str,
+        method: Option<Method>,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
+        self.store
+            .append_audit(&crate::store::AuditRow {
+                time: ctx.now,
+                account: account.to_string(),
+                chat_user: ctx.chat.user.clone(),
+                event: event.to_string(),
+                method: method.map(|m| m.id().to_string()),
+                outcome: outcome.to_string(),
+                detail,
+            })
+            .await
+            .context("audit")
+    }
+}

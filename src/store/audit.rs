@@ -1,0 +1,70 @@
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Store;
+
+/// One line of the audit log. Never holds a code, answer, password or token.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditRow {
+    pub time: i64,
+    pub account: String,
+    pub chat_user: String,
+    pub event: String,
+    pub method: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl Store {
+    pub async fn append_audit(&self, row: &AuditRow) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (time, account, chat_user, event, method, outcome, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.time)
+        .bind(&row.account)
+        .bind(&row.chat_user)
+        .bind(&row.event)
+        .bind(&row.method)
+        .bind(&row.outcome)
+        .bind(&row.detail)
+        .execute(&self.pool)
+        .await
+        .context("writing audit row")?;
+        Ok(())
+    }
+
+    /// The audit log, oldest first, optionally for one account.
+    pub async fn audit_log(&self, account: Option<&str>) -> anyhow::Result<Vec<AuditRow>> {
+        let rows: Vec<(
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT time, account, chat_user, event, method, outcome, detail FROM audit
+             WHERE (?1 IS NULL OR account = ?1) ORDER BY id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading audit log")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(time, account, chat_user, event, method, outcome, detail)| AuditRow {
+                    time,
+                    account,
+                    chat_user,
+                    event,
+                    method,
+                    outcome,
+                    detail,
+                },
+            )
+            .collect())
+    }
+}

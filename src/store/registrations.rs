@@ -1,0 +1,74 @@
+use anyhow::Context;
+
+use super::Store;
+
+/// The verification methods an account registered. Sensitive parts are stored protected: the TOTP
+/// secret encrypted, security answers as argon2id hashes (in `security_answers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Registration {
+    pub account: String,
+    pub alternate_email: Option<String>,
+    pub mobile: Option<String>,
+    pub totp_secret: Option<String>,
+    pub push_device: Option<String>,
+}
+
+impl Store {
+    pub async fn registration(&self, account: &str) -> anyhow::Result<Option<Registration>> {
+        sqlx::query_as(
+            "SELECT account, alternate_email, mobile, totp_secret, push_device FROM registrations WHERE account = ?",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await
+        .context("loading registration")
+    }
+
+    pub async fn upsert_registration(&self, r: &Registration, now: i64) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO registrations (account, alternate_email, mobile, totp_secret, push_device, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account) DO UPDATE SET alternate_email = excluded.alternate_email,
+                 mobile = excluded.mobile, totp_secret = excluded.totp_secret,
+                 push_device = excluded.push_device, updated_at = excluded.updated_at",
+        )
+        .bind(&r.account)
+        .bind(&r.alternate_email)
+        .bind(&r.mobile)
+        .bind(&r.totp_secret)
+        .bind(&r.push_device)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("saving registration")?;
+        Ok(())
+    }
+
+    /// (question id, argon2id hash) pairs, in registration order.
+    pub async fn security_answers(&self, account: &str) -> anyhow::Result<Vec<(String, String)>> {
+        sqlx::query_as("SELECT question_id, answer_hash FROM security_answers WHERE account = ? ORDER BY rowid")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await
+            .context("loading security answers")
+    }
+
+    pub async fn set_security_answer(
+        &self,
+        account: &str,
+        question_id: &str,
+        answer_hash: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO security_answers (account, question_id, answer_hash) VALUES (?, ?, ?)
+             ON CONFLICT (account, question_id) DO UPDATE SET answer_hash = excluded.answer_hash",
+        )
+        .bind(account)
+        .bind(question_id)
+        .bind(answer_hash)
+        .execute(&self.pool)
+        .await
+        .context("saving security answer")?;
+        Ok(())
+    }
+}
