@@ -696,14 +696,17 @@ fn on_verdict(state: State, method: Method, ok: bool, out: &mut Out) -> State {
         return state;
     };
     if !ok {
-        out.reply(Reply::text(Text::new("verification-failed")));
+        let failed = Reply::text(Text::new("verification-failed"));
         return match method {
-            // A wrong code may be retyped; the core counts every failure.
+            // A wrong code may be retyped (the core counts every failure): keep the step's buttons.
             Method::Email | Method::Sms | Method::Totp => {
-                out.reply(prompt(&state));
+                out.reply(failed.with_buttons(prompt(&state).buttons));
                 state
             }
-            _ => to_choose(rec, out),
+            _ => {
+                out.reply(failed);
+                to_choose(rec, out)
+            }
         };
     }
     if !rec.passed.contains(&method) {

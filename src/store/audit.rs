@@ -4,7 +4,7 @@ use serde::Serialize;
 use super::Store;
 
 /// One line of the audit log. Never holds a code, answer, password or token.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
     pub time: i64,
     pub account: String,
@@ -36,35 +36,13 @@ impl Store {
 
     /// The audit log, oldest first, optionally for one account.
     pub async fn audit_log(&self, account: Option<&str>) -> anyhow::Result<Vec<AuditRow>> {
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-        )> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT time, account, chat_user, event, method, outcome, detail FROM audit
              WHERE (?1 IS NULL OR account = ?1) ORDER BY id",
         )
         .bind(account)
         .fetch_all(&self.pool)
         .await
-        .context("reading audit log")?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(time, account, chat_user, event, method, outcome, detail)| AuditRow {
-                    time,
-                    account,
-                    chat_user,
-                    event,
-                    method,
-                    outcome,
-                    detail,
-                },
-            )
-            .collect())
+        .context("reading audit log")
     }
 }

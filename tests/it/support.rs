@@ -243,9 +243,9 @@ impl TestApp {
                 .fetch_all(self.app.store.pool())
                 .await
                 .unwrap();
-            use sqlx::{Column, Row};
+            use sqlx::Row;
             for row in rows {
-                for (i, _) in row.columns().iter().enumerate() {
+                for i in 0..row.len() {
                     if let Ok(Some(s)) = row.try_get::<Option<String>, _>(i) {
                         all.push_str(&s);
                         all.push('\n');
