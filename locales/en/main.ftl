@@ -107,7 +107,7 @@ phone-nothing-pending = There is no call or notification waiting for an answer.
 ## Console
 console-banner = sspr-bot demo — type a message to start (for example "hello"). Pick a button by its number. Codes are in { $outbox }. Demo phone: /phone # (answer the call), /phone approve NUMBER, /phone deny. Quit: Ctrl-D.
 console-choose = Type the number of your choice, or an answer.
-console-secret = (what you type is not shown)
+console-secret = (what you type is not shown; pick a button with /number)
 console-bad-input = I don't understand that. Send a line like {"{"}"text":"…"{"}"} or {"{"}"button":"…"{"}"}.
 console-unknown-button = That button does not exist here.
 console-error = Something went wrong on our side; nothing was changed. Please try again.

@@ -185,13 +185,8 @@ pub async fn run_interactive(
         }
         let request = if let Some(r) = parse_phone_command(trimmed) {
             r
-        } else if let Ok(n) = trimmed.parse::<usize>() {
-            // A number picks a button when buttons are shown and it is in range; otherwise it is text
-            // (a code, a phone number).
-            match buttons.get(n.wrapping_sub(1)) {
-                Some(id) if !secret && n >= 1 => Request::Turn(Input::Button(id.clone())),
-                _ => Request::Turn(Input::Text(line.clone())),
-            }
+        } else if let Some(id) = button_choice(trimmed, &buttons, secret) {
+            Request::Turn(Input::Button(id))
         } else {
             Request::Turn(Input::Text(line.clone()))
         };
@@ -201,16 +196,29 @@ pub async fn run_interactive(
     Ok(())
 }
 
+/// Which button a typed line picks: `N` for button N, or `/N` when a secret is expected (a bare
+/// number is then someone's answer or password).
+fn button_choice(line: &str, buttons: &[String], secret: bool) -> Option<String> {
+    let number = if secret {
+        line.strip_prefix('/')?
+    } else {
+        line
+    };
+    let n: usize = number.parse().ok()?;
+    buttons.get(n.checked_sub(1)?).cloned()
+}
+
 /// Prints replies; returns the last buttons shown and whether a secret is expected next.
 fn show(l10n: &Localizer, out: &TurnOutput) -> (Vec<String>, bool) {
     let mut buttons = Vec::new();
+    let prefix = if out.expects_secret { "/" } else { "" };
     for reply in &out.replies {
         let r = l10n.render(out.lang, reply);
         println!("{}", r.text);
         if !r.buttons.is_empty() {
             buttons = r.buttons.iter().map(|b| b.id.clone()).collect();
             for (i, b) in r.buttons.iter().enumerate() {
-                println!("  {}) {}", i + 1, b.label);
+                println!("  {prefix}{}) {}", i + 1, b.label);
             }
         }
         println!();
@@ -273,6 +281,17 @@ mod tests {
         ] {
             assert_eq!(parse_json(bad), Request::Invalid, "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_pick_buttons_except_where_a_secret_is_expected() {
+        let b = vec!["method:email".to_string(), "cancel".to_string()];
+        assert_eq!(button_choice("2", &b, false), Some("cancel".into()));
+        assert_eq!(button_choice("3", &b, false), None);
+        assert_eq!(button_choice("0", &b, false), None);
+        assert_eq!(button_choice("123456", &b, false), None);
+        assert_eq!(button_choice("2", &b, true), None);
+        assert_eq!(button_choice("/2", &b, true), Some("cancel".into()));
     }
 
     #[test]

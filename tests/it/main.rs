@@ -3,9 +3,10 @@
 
 mod support;
 
+mod cli;
 mod console;
-mod properties;
-mod rules;
 mod enumeration;
+mod properties;
 mod restart;
+mod rules;
 mod transcripts;

@@ -1,0 +1,89 @@
+//! The `sspr-bot` binary as an admin uses it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+}
+
+#[test]
+fn audit_lists_a_demo_session_as_json_lines_for_one_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut demo = bin()
+        .args(["demo", "--json", "--lang", "en", "--db"])
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = [
+        r#"{"text":"hello"}"#,
+        r#"{"text":"j.k.devries@bedrijf.nl"}"#,
+        r#"{"button":"reason:forgot"}"#,
+        r#"{"button":"method:email"}"#,
+        r#"{"text":"000000"}"#,
+    ];
+    {
+        let mut stdin = demo.stdin.take().unwrap();
+        for line in script {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = demo.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), script.len());
+    assert!(stdout.contains("Hello!"), "--lang en is honoured: {stdout}");
+    // The outbox went beside the database by default.
+    assert!(dir.path().join("outbox.jsonl").exists());
+
+    let audit = bin()
+        .args([
+            "audit",
+            "--json",
+            "--account",
+            "J.K.deVries@bedrijf.nl",
+            "--db",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(audit.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = rows.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["recovery_started", "code_sent", "code_checked"]);
+    for r in &rows {
+        assert_eq!(r["account"], "j.k.devries@bedrijf.nl");
+        assert!(r["time"].as_str().unwrap().ends_with('Z'));
+        assert!(r["outcome"].is_string());
+    }
+    assert_eq!(rows[2]["outcome"], "failed");
+    assert!(!serde_json::to_string(&rows).unwrap().contains("000000"));
+}
+
+#[test]
+fn audit_of_a_missing_database_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let out = bin().args(["audit", "--db"]).arg(&db).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    assert!(!db.exists());
+}
+
+#[test]
+fn a_bad_language_flag_is_refused_with_a_clear_message() {
+    let out = bin()
+        .args(["demo", "--lang", "fr"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use nl or en"));
+}
