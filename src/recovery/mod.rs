@@ -129,11 +129,14 @@ impl Core {
     /// apology; the stored conversation is then left as it was before the turn.
     pub async fn handle(&self, chat: &ChatRef, input: Input) -> anyhow::Result<TurnOutput> {
         let lock = self.turn_lock(&chat.conversation);
-        let _turn = lock.lock().await;
+        let turn = lock.lock().await;
         let now = self.now();
-        let conv = self.load(chat).await?;
-        let out = self.run(chat, conv, input, now).await;
-        self.release_turn_lock(&chat.conversation, lock.clone());
+        let out = match self.load(chat).await {
+            Ok(conv) => self.run(chat, conv, input, now).await,
+            Err(e) => Err(e),
+        };
+        drop(turn);
+        self.release_turn_lock(&chat.conversation, &lock);
         out
     }
 
@@ -159,12 +162,19 @@ impl Core {
     /// Sets the language of a conversation without a turn (platform locale, `--lang`).
     pub async fn set_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {
         let lock = self.turn_lock(&chat.conversation);
-        let _turn = lock.lock().await;
-        let mut conv = self.load(chat).await?;
-        conv.lang = lang;
-        self.store
-            .save_conversation(&chat.conversation, &conv, self.now().timestamp())
-            .await
+        let turn = lock.lock().await;
+        let out = match self.load(chat).await {
+            Ok(mut conv) => {
+                conv.lang = lang;
+                self.store
+                    .save_conversation(&chat.conversation, &conv, self.now().timestamp())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        drop(turn);
+        self.release_turn_lock(&chat.conversation, &lock);
+        out
     }
 
     /// The demo phone: answers the pending call or push of this conversation's recovery, as the
@@ -179,14 +189,21 @@ impl Core {
             PhoneAnswer::ApprovePush(_) | PhoneAnswer::DenyPush => Method::Push,
         };
         let lock = self.turn_lock(&chat.conversation);
-        let _turn = lock.lock().await;
+        let turn = lock.lock().await;
+        let out = self.phone_turn(chat, method, answer).await;
+        drop(turn);
+        self.release_turn_lock(&chat.conversation, &lock);
+        out
+    }
+
+    async fn phone_turn(&self, chat: &ChatRef, method: Method, answer: PhoneAnswer) -> anyhow::Result<TurnOutput> {
         let now = self.now();
         let conv = self.load(chat).await?;
         let pending = self
             .store
             .pending_phone_challenge(&chat.conversation, method.id())
             .await?;
-        let out = match pending {
+        match pending {
             Some(challenge) => {
                 let ctx = TurnCtx {
                     chat,
@@ -197,7 +214,7 @@ impl Core {
                 let mut acc = TurnOutput {
                     lang: conv.lang,
                     replies: Vec::new(),
-                    expects_secret: false,
+                    expects_secret: conv.state.expects_secret(),
                 };
                 let mut conv = conv;
                 for ev in events {
@@ -217,9 +234,7 @@ impl Core {
                 expects_secret: conv.state.expects_secret(),
                 replies: vec![Reply::text(dialogue::Text::new("phone-nothing-pending"))],
             }),
-        };
-        self.release_turn_lock(&chat.conversation, lock.clone());
-        out
+        }
     }
 
     async fn load(&self, chat: &ChatRef) -> anyhow::Result<Conversation> {
@@ -297,16 +312,25 @@ impl Core {
         map.entry(key.to_string()).or_default().clone()
     }
 
-    /// Drops the map entry once nobody else waits on it, so the map does not grow forever.
-    fn release_turn_lock(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+    /// Drops the map entry once nobody else holds or waits on it, so the map does not grow with
+    /// every conversation ever seen. Called after the turn's guard is dropped.
+    fn release_turn_lock(&self, key: &str, lock: &Arc<tokio::sync::Mutex<()>>) {
         let mut map = self
             .turn_locks
             .lock()
             .expect("turn-lock map is never poisoned: no code panics holding it");
-        // Two references: the map's and ours.
-        if Arc::strong_count(&lock) <= 2 {
+        // Two references: the map's and the caller's. A third means another turn is waiting.
+        if Arc::strong_count(lock) <= 2 {
             map.remove(key);
         }
+    }
+
+    /// How many conversations currently have a turn lock (for tests: it must not grow).
+    pub fn turn_locks_in_use(&self) -> usize {
+        self.turn_locks
+            .lock()
+            .expect("turn-lock map is never poisoned: no code panics holding it")
+            .len()
     }
 
     /// Helper for audit rows.
