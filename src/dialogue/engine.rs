@@ -659,19 +659,29 @@ fn on_refusal(state: State, refusal: Refusal, out: &mut Out) -> State {
         );
         return State::Idle;
     }
-    out.reply(Reply::text(text));
     match state {
-        // A send refused while choosing leaves the user choosing.
-        s @ (State::ChooseMethod { .. }
-        | State::EnterPhone { .. }
-        | State::EnterCode { .. }
-        | State::AwaitCall { .. }
-        | State::AwaitPush { .. }) => {
+        // A send refused while choosing leaves the user choosing, with the choices shown again.
+        s @ State::ChooseMethod { .. } => {
+            out.reply(Reply::text(text));
             out.reply(prompt(&s));
             s
         }
-        State::Answering { rec, .. } => to_choose(rec, out),
-        other => other,
+        // Elsewhere the step's buttons stay, but not its text: "we sent a code" would be untrue.
+        s @ (State::EnterPhone { .. }
+        | State::EnterCode { .. }
+        | State::AwaitCall { .. }
+        | State::AwaitPush { .. }) => {
+            out.reply(Reply::text(text).with_buttons(prompt(&s).buttons));
+            s
+        }
+        State::Answering { rec, .. } => {
+            out.reply(Reply::text(text));
+            to_choose(rec, out)
+        }
+        other => {
+            out.reply(Reply::text(text));
+            other
+        }
     }
 }
 

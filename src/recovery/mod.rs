@@ -196,7 +196,12 @@ impl Core {
         out
     }
 
-    async fn phone_turn(&self, chat: &ChatRef, method: Method, answer: PhoneAnswer) -> anyhow::Result<TurnOutput> {
+    async fn phone_turn(
+        &self,
+        chat: &ChatRef,
+        method: Method,
+        answer: PhoneAnswer,
+    ) -> anyhow::Result<TurnOutput> {
         let now = self.now();
         let conv = self.load(chat).await?;
         let pending = self

@@ -11,7 +11,6 @@ mod registrations;
 mod throttles;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -46,14 +45,6 @@ impl Store {
             anyhow::bail!("no database at {}", path.display());
         }
         Self::open(path).await
-    }
-
-    /// Opens a database from an sqlx URL (`sqlite://file.db`, `sqlite::memory:`).
-    pub async fn open_url(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("parsing database url {url}"))?
-            .create_if_missing(true);
-        Self::connect(options).await
     }
 
     async fn connect(options: SqliteConnectOptions) -> anyhow::Result<Self> {

@@ -54,8 +54,14 @@ async fn each_input_line_gets_exactly_one_output_line_of_the_documented_shape() 
             }
         }
     }
-    assert!(out[1]["replies"][0]["text"].as_str().unwrap().contains("begrijp ik niet"));
-    assert!(out[4]["replies"][0]["text"].as_str().unwrap().contains("wacht geen oproep"));
+    assert!(out[1]["replies"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("begrijp ik niet"));
+    assert!(out[4]["replies"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("wacht geen oproep"));
     assert_eq!(out[3]["replies"][0]["buttons"][0]["id"], "method:email");
 }
 
@@ -70,11 +76,17 @@ async fn the_demo_phone_answers_the_call_and_the_push_over_json() {
     t.press("method:call").await;
     t.say("0612345666").await;
     let out = json_session(&t, &[r##"{"phone":"#"}"##]).await;
-    assert!(out[0]["replies"][0]["text"].as_str().unwrap().contains("Gelukt!"));
+    assert!(out[0]["replies"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Gelukt!"));
     t.press("method:push").await;
     let n = t.last_push_number().await;
     let out = json_session(&t, &[&format!(r#"{{"phone":"approve","number":{n}}}"#)]).await;
     let text = out[0]["replies"].to_string();
     assert!(text.contains("Beide verificatiestappen"), "{text}");
-    assert_eq!(out[0]["replies"].as_array().unwrap().last().unwrap()["secret"], true);
+    assert_eq!(
+        out[0]["replies"].as_array().unwrap().last().unwrap()["secret"],
+        true
+    );
 }

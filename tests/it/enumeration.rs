@@ -18,7 +18,9 @@ async fn add_account(t: &TestApp, login: &str, disabled: bool) {
         .put_account(&l, "Test", "Oud-wachtwoord-123!", false, disabled, false)
         .await
         .unwrap();
-    let secret = totp_rs::Secret::Encoded(JAN_TOTP.into()).to_bytes().unwrap();
+    let secret = totp_rs::Secret::Encoded(JAN_TOTP.into())
+        .to_bytes()
+        .unwrap();
     t.app
         .store
         .upsert_registration(
@@ -47,7 +49,8 @@ fn normalise(text: &str) -> String {
 async fn probe(t: &mut TestApp, login: &str, chat: &str) -> Vec<(String, Vec<String>)> {
     t.as_chat(chat, chat);
     let mut seen = Vec::new();
-    let mut record = |s: Shown| seen.push((normalise(&s.text().replace(login, "<login>")), s.buttons()));
+    let mut record =
+        |s: Shown| seen.push((normalise(&s.text().replace(login, "<login>")), s.buttons()));
     record(t.say("hoi").await);
     record(t.say(login).await);
     record(t.press("reason:forgot").await);
@@ -104,7 +107,10 @@ async fn unknown_account_masks_are_stable_and_plausible() {
             .expect("a masked address");
         masks.push(mask);
     }
-    assert_eq!(masks[0], masks[1], "the same name shows the same mask every time");
+    assert_eq!(
+        masks[0], masks[1],
+        "the same name shows the same mask every time"
+    );
     let m = &masks[0];
     assert!(m.len() > "ab*****@gm*****.com".len() - 3, "{m}");
 }
@@ -120,6 +126,7 @@ async fn every_check_fails_for_an_unknown_account_and_the_admin_sees_why_in_the_
     let audit = t.app.store.audit_log(Some(UNKNOWN)).await.unwrap();
     assert!(audit
         .iter()
-        .any(|r| r.event == "recovery_started" && r.detail.as_deref().unwrap_or("").contains("unknown")));
+        .any(|r| r.event == "recovery_started"
+            && r.detail.as_deref().unwrap_or("").contains("unknown")));
     assert!(audit.iter().all(|r| r.outcome != "passed"));
 }

@@ -13,11 +13,17 @@ async fn a_conversation_continues_after_a_restart_in_process() {
     t.press("method:totp").await;
     let t = t.reopen().await;
     let code = t.totp(JAN_TOTP, 0);
-    t.say(&code).await.expect("Beide verificatiestappen zijn gelukt");
+    t.say(&code)
+        .await
+        .expect("Beide verificatiestappen zijn gelukt");
 }
 
 /// Feeds lines to `sspr-bot demo --json` and returns one output line per input line.
-fn run_demo(db: &std::path::Path, lines: &[String], kill_after: Option<usize>) -> Vec<serde_json::Value> {
+fn run_demo(
+    db: &std::path::Path,
+    lines: &[String],
+    kill_after: Option<usize>,
+) -> Vec<serde_json::Value> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
         .args(["demo", "--json", "--db"])
         .arg(db)

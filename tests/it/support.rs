@@ -43,7 +43,11 @@ pub struct Shown {
 
 impl Shown {
     pub fn text(&self) -> String {
-        self.replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("\n")
+        self.replies
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn has(&self, needle: &str) -> bool {
@@ -67,7 +71,11 @@ impl Shown {
 
     #[track_caller]
     pub fn expect_not(&self, needle: &str) -> &Self {
-        assert!(!self.has(needle), "did not expect {needle:?} in:\n{}", self.text());
+        assert!(
+            !self.has(needle),
+            "did not expect {needle:?} in:\n{}",
+            self.text()
+        );
         self
     }
 }
@@ -82,7 +90,9 @@ impl TestApp {
         let db = dir.path().join("sspr.db");
         let outbox = dir.path().join("outbox.jsonl");
         let clock = Arc::new(ManualClock::new(monday_morning()));
-        let app = demo::open(&db, &outbox, clock.clone(), rules).await.unwrap();
+        let app = demo::open(&db, &outbox, clock.clone(), rules)
+            .await
+            .unwrap();
         Self {
             app,
             clock,
@@ -95,10 +105,26 @@ impl TestApp {
 
     /// The same database and key, opened again as a fresh process would.
     pub async fn reopen(self) -> Self {
-        let TestApp { app, clock, dir, db, outbox, chat } = self;
+        let TestApp {
+            app,
+            clock,
+            dir,
+            db,
+            outbox,
+            chat,
+        } = self;
         drop(app);
-        let app = demo::open(&db, &outbox, clock.clone(), Rules::default()).await.unwrap();
-        Self { app, clock, dir, db, outbox, chat }
+        let app = demo::open(&db, &outbox, clock.clone(), Rules::default())
+            .await
+            .unwrap();
+        Self {
+            app,
+            clock,
+            dir,
+            db,
+            outbox,
+            chat,
+        }
     }
 
     /// Another chat (another user) on the same app.
@@ -117,7 +143,8 @@ impl TestApp {
                     l10n.try_text(out.lang, t).unwrap_or_else(|e| panic!("{e}"));
                 }
                 for b in &r.buttons {
-                    l10n.try_text(out.lang, &b.label).unwrap_or_else(|e| panic!("{e}"));
+                    l10n.try_text(out.lang, &b.label)
+                        .unwrap_or_else(|e| panic!("{e}"));
                 }
                 l10n.render(out.lang, r)
             })
@@ -130,23 +157,43 @@ impl TestApp {
     }
 
     pub async fn say(&self, text: &str) -> Shown {
-        let out = self.app.core.handle(&self.chat, Input::Text(text.into())).await.unwrap();
+        let out = self
+            .app
+            .core
+            .handle(&self.chat, Input::Text(text.into()))
+            .await
+            .unwrap();
         self.render(out)
     }
 
     pub async fn press(&self, button: &str) -> Shown {
-        let out = self.app.core.handle(&self.chat, Input::Button(button.into())).await.unwrap();
+        let out = self
+            .app
+            .core
+            .handle(&self.chat, Input::Button(button.into()))
+            .await
+            .unwrap();
         self.render(out)
     }
 
     /// Presses a button that must be on offer in `shown`.
     #[track_caller]
     pub fn offered(shown: &Shown, button: &str) {
-        assert!(shown.buttons().iter().any(|b| b == button), "{button} not offered: {:?}\n{}", shown.buttons(), shown.text());
+        assert!(
+            shown.buttons().iter().any(|b| b == button),
+            "{button} not offered: {:?}\n{}",
+            shown.buttons(),
+            shown.text()
+        );
     }
 
     pub async fn phone(&self, answer: PhoneAnswer) -> Shown {
-        let out = self.app.core.phone_answer(&self.chat, answer).await.unwrap();
+        let out = self
+            .app
+            .core
+            .phone_answer(&self.chat, answer)
+            .await
+            .unwrap();
         self.render(out)
     }
 
@@ -188,7 +235,9 @@ impl TestApp {
 
     /// The authenticator app's code for `secret` at the test clock's time, `steps` steps away.
     pub fn totp(&self, secret_b32: &str, steps: i64) -> String {
-        let secret = totp_rs::Secret::Encoded(secret_b32.into()).to_bytes().unwrap();
+        let secret = totp_rs::Secret::Encoded(secret_b32.into())
+            .to_bytes()
+            .unwrap();
         let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret);
         totp.generate((self.now().timestamp() + steps * 30) as u64)
     }
@@ -202,20 +251,22 @@ impl TestApp {
     }
 
     pub async fn is_locked(&self, login: &str) -> bool {
-        let (locked,): (bool,) = sqlx::query_as("SELECT locked FROM directory_accounts WHERE login = ?")
-            .bind(login)
-            .fetch_one(self.app.store.pool())
-            .await
-            .unwrap();
+        let (locked,): (bool,) =
+            sqlx::query_as("SELECT locked FROM directory_accounts WHERE login = ?")
+                .bind(login)
+                .fetch_one(self.app.store.pool())
+                .await
+                .unwrap();
         locked
     }
 
     pub async fn password_hash(&self, login: &str) -> String {
-        let (h,): (String,) = sqlx::query_as("SELECT password_hash FROM directory_accounts WHERE login = ?")
-            .bind(login)
-            .fetch_one(self.app.store.pool())
-            .await
-            .unwrap();
+        let (h,): (String,) =
+            sqlx::query_as("SELECT password_hash FROM directory_accounts WHERE login = ?")
+                .bind(login)
+                .fetch_one(self.app.store.pool())
+                .await
+                .unwrap();
         h
     }
 
@@ -233,10 +284,11 @@ impl TestApp {
 
     /// Every text value stored anywhere in the database, for "no secret stored" checks.
     pub async fn all_stored_text(&self) -> String {
-        let tables: Vec<(String,)> = sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(self.app.store.pool())
-            .await
-            .unwrap();
+        let tables: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(self.app.store.pool())
+                .await
+                .unwrap();
         let mut all = String::new();
         for (t,) in tables {
             let rows = sqlx::query(&format!("SELECT * FROM \"{t}\""))

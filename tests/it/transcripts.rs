@@ -21,9 +21,11 @@ async fn set_new_password(t: &TestApp, lang: Lang, login: &str) {
     let shown = t.say(GOOD_PASSWORD).await;
     assert!(shown.expects_secret);
     shown.expect(tr(lang, "nog een keer", "once more"));
-    t.say(GOOD_PASSWORD)
-        .await
-        .expect(tr(lang, "Je wachtwoord is gewijzigd", "Your password has been changed"));
+    t.say(GOOD_PASSWORD).await.expect(tr(
+        lang,
+        "Je wachtwoord is gewijzigd",
+        "Your password has been changed",
+    ));
     assert_ne!(t.password_hash(login).await, before);
     assert!(t.sign_in(login, GOOD_PASSWORD).await, "new password works");
     let notices: Vec<_> = t
@@ -41,7 +43,11 @@ async fn forgot_password_with_email_and_authenticator_code() {
     for lang in BOTH {
         let t = app_in(lang).await;
         let choose = t.start(JAN, "reason:forgot").await;
-        choose.expect(tr(lang, "Verificatiestap 1 van 2", "Verification step 1 of 2"));
+        choose.expect(tr(
+            lang,
+            "Verificatiestap 1 van 2",
+            "Verification step 1 of 2",
+        ));
         for m in ["email", "sms", "call", "questions", "push", "totp"] {
             TestApp::offered(&choose, &format!("method:{m}"));
         }
@@ -54,13 +60,29 @@ async fn forgot_password_with_email_and_authenticator_code() {
         let code = t.last_code("email").await;
         assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
         let next = t.say(&code).await;
-        next.expect(tr(lang, "Kies nu een tweede, andere methode", "Now choose a second, different method"));
-        assert!(!next.buttons().contains(&"method:email".to_string()), "e-mail passed, not offered again");
+        next.expect(tr(
+            lang,
+            "Kies nu een tweede, andere methode",
+            "Now choose a second, different method",
+        ));
+        assert!(
+            !next.buttons().contains(&"method:email".to_string()),
+            "e-mail passed, not offered again"
+        );
         // Step 10.
         let done = t.pass_totp(JAN_TOTP).await;
-        done.expect(tr(lang, "Beide verificatiestappen zijn gelukt", "Both verification steps passed"));
+        done.expect(tr(
+            lang,
+            "Beide verificatiestappen zijn gelukt",
+            "Both verification steps passed",
+        ));
         assert!(done.expects_secret);
         set_new_password(&t, lang, JAN).await;
+        assert_eq!(
+            t.app.core.turn_locks_in_use(),
+            0,
+            "per-conversation locks are released"
+        );
         let audit = t.audit(JAN).await;
         assert!(audit.contains(&("code_checked".into(), Some("email".into()), "passed".into())));
         assert!(audit.contains(&("totp_checked".into(), Some("totp".into()), "passed".into())));
@@ -81,16 +103,20 @@ async fn forgot_password_with_sms_and_a_phone_call() {
         t.say("06-12345666").await.expect("*****66");
         let sms = t.last_code("sms").await;
         assert_eq!(t.outbox_lines().await.last().unwrap()["to"], "+31612345666");
-        t.say(&sms).await.expect(tr(lang, "tweede, andere", "second, different"));
+        t.say(&sms)
+            .await
+            .expect(tr(lang, "tweede, andere", "second, different"));
         // Step 7: a call, confirmed with '#'.
         t.press("method:call").await;
         t.say("+31612345666")
             .await
             .expect(tr(lang, "druk op #", "press #"));
         assert_eq!(t.outbox_lines().await.last().unwrap()["channel"], "voice");
-        t.phone(PhoneAnswer::CallKeys('#'))
-            .await
-            .expect(tr(lang, "Beide verificatiestappen", "Both verification steps"));
+        t.phone(PhoneAnswer::CallKeys('#')).await.expect(tr(
+            lang,
+            "Beide verificatiestappen",
+            "Both verification steps",
+        ));
         set_new_password(&t, lang, JAN).await;
     }
 }
@@ -104,7 +130,11 @@ async fn a_call_answered_with_another_key_does_not_confirm() {
     t.phone(PhoneAnswer::CallKeys('1'))
         .await
         .expect("Dat klopt niet");
-    assert!(t.audit(JAN).await.contains(&("call_answered".into(), Some("call".into()), "failed".into())));
+    assert!(t.audit(JAN).await.contains(&(
+        "call_answered".into(),
+        Some("call".into()),
+        "failed".into()
+    )));
 }
 
 #[tokio::test]
@@ -124,9 +154,11 @@ async fn forgot_password_with_security_questions_and_push_approval() {
         let line = t.outbox_lines().await.last().unwrap().clone();
         assert_eq!(line["channel"], "push");
         assert_eq!(line["to"], "demo-device-jan");
-        t.phone(PhoneAnswer::ApprovePush(number))
-            .await
-            .expect(tr(lang, "Beide verificatiestappen", "Both verification steps"));
+        t.phone(PhoneAnswer::ApprovePush(number)).await.expect(tr(
+            lang,
+            "Beide verificatiestappen",
+            "Both verification steps",
+        ));
         set_new_password(&t, lang, JAN).await;
     }
 }
@@ -148,14 +180,23 @@ async fn locked_account_is_unlocked_after_two_methods() {
         let choose = t.start(ANNA, "reason:locked").await;
         // Anna has no phone: no SMS, call or push.
         for m in ["sms", "call", "push"] {
-            assert!(!choose.buttons().contains(&format!("method:{m}")), "{m} offered to Anna");
+            assert!(
+                !choose.buttons().contains(&format!("method:{m}")),
+                "{m} offered to Anna"
+            );
         }
-        t.press("method:email").await.expect("an*****@pr*****.example");
+        t.press("method:email")
+            .await
+            .expect("an*****@pr*****.example");
         let code = t.last_code("email").await;
         t.say(&code).await;
         t.pass_questions(&ANNA_ANSWERS)
             .await
-            .expect(tr(lang, "Je account is ontgrendeld", "Your account is unlocked"))
+            .expect(tr(
+                lang,
+                "Je account is ontgrendeld",
+                "Your account is unlocked",
+            ))
             .expect(tr(lang, "browser opnieuw op", "restart your browser"));
         assert!(!t.is_locked(ANNA).await);
         assert!(t
@@ -163,7 +204,10 @@ async fn locked_account_is_unlocked_after_two_methods() {
             .await
             .iter()
             .any(|l| l["notice"] == "unlocked" && l["to"] == "anna.bakker@privemail.example"));
-        assert!(t.audit(ANNA).await.contains(&("account_unlocked".into(), None, "ok".into())));
+        assert!(t
+            .audit(ANNA)
+            .await
+            .contains(&("account_unlocked".into(), None, "ok".into())));
     }
 }
 
@@ -172,7 +216,9 @@ async fn unlock_with_email_and_authenticator_code() {
     let t = TestApp::new().await;
     t.start(ANNA, "reason:locked").await;
     t.pass_email().await;
-    t.pass_totp(ANNA_TOTP).await.expect("Je account is ontgrendeld");
+    t.pass_totp(ANNA_TOTP)
+        .await
+        .expect("Je account is ontgrendeld");
     assert!(!t.is_locked(ANNA).await);
 }
 
@@ -186,12 +232,19 @@ async fn without_a_phone_only_email_and_questions_are_offered_and_suffice() {
         assert!(buttons.contains(&"method:email".into()));
         assert!(buttons.contains(&"method:questions".into()));
         for m in ["sms", "call", "push", "totp"] {
-            assert!(!buttons.contains(&format!("method:{m}")), "{m} offered without a phone");
+            assert!(
+                !buttons.contains(&format!("method:{m}")),
+                "{m} offered without a phone"
+            );
         }
         assert!(buttons.contains(&"with_phone".into()));
         t.pass_email().await;
         let next = t.press("method:totp").await;
-        next.expect(tr(lang, "Verificatiestap 2 van 2", "Verification step 2 of 2"));
+        next.expect(tr(
+            lang,
+            "Verificatiestap 2 van 2",
+            "Verification step 2 of 2",
+        ));
         t.pass_questions(&JAN_ANSWERS).await;
         set_new_password(&t, lang, JAN).await;
     }
@@ -215,7 +268,9 @@ async fn an_admin_is_never_offered_security_questions() {
         let choose = t.start(PIETER, "reason:forgot").await;
         assert!(!choose.buttons().contains(&"method:questions".into()));
         // Typing it does not help either.
-        t.say("beveiligingsvragen").await.expect_not("Vraag 1 van 3");
+        t.say("beveiligingsvragen")
+            .await
+            .expect_not("Vraag 1 van 3");
         t.pass_email().await;
         t.pass_totp(PIETER_TOTP).await;
         let before = t.password_hash(PIETER).await;
@@ -303,7 +358,9 @@ async fn typed_words_work_as_well_as_buttons() {
     let t = TestApp::new().await;
     t.say("hoi").await;
     t.say(JAN).await;
-    t.say("ik ben mijn wachtwoord vergeten").await.expect("Verificatiestap 1 van 2");
+    t.say("ik ben mijn wachtwoord vergeten")
+        .await
+        .expect("Verificatiestap 1 van 2");
     t.say("e-mail").await.expect("ja*****@pr*****.example");
 }
 
@@ -318,16 +375,23 @@ async fn idle_for_fifteen_minutes_starts_over() {
         .await
         .expect("Je sessie is verlopen")
         .expect("Wat is je loginnaam?");
-    assert!(t.audit(JAN).await.contains(&("recovery_ended".into(), None, "expired".into())));
+    assert!(t
+        .audit(JAN)
+        .await
+        .contains(&("recovery_ended".into(), None, "expired".into())));
 }
 
 #[tokio::test]
 async fn garbage_gets_a_translated_answer_and_changes_nothing() {
     let t = TestApp::new().await;
     t.say("hoi").await;
-    t.say("geen loginnaam").await.expect("Dat lijkt geen loginnaam");
+    t.say("geen loginnaam")
+        .await
+        .expect("Dat lijkt geen loginnaam");
     t.say(JAN).await;
-    t.press("does-not-exist").await.expect("Waarmee kan ik je helpen");
+    t.press("does-not-exist")
+        .await
+        .expect("Waarmee kan ik je helpen");
     t.press("reason:forgot").await;
     t.press("method:email").await;
     t.say("12ab56").await.expect("precies zes cijfers");
