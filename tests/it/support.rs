@@ -104,27 +104,13 @@ impl TestApp {
     }
 
     /// The same database and key, opened again as a fresh process would.
-    pub async fn reopen(self) -> Self {
-        let TestApp {
-            app,
-            clock,
-            dir,
-            db,
-            outbox,
-            chat,
-        } = self;
-        drop(app);
-        let app = demo::open(&db, &outbox, clock.clone(), Rules::default())
+    pub async fn reopen(mut self) -> Self {
+        // The old process is gone: its connections are closed before the new one opens.
+        self.app.store.pool().close().await;
+        self.app = demo::open(&self.db, &self.outbox, self.clock.clone(), Rules::default())
             .await
             .unwrap();
-        Self {
-            app,
-            clock,
-            dir,
-            db,
-            outbox,
-            chat,
-        }
+        self
     }
 
     /// Another chat (another user) on the same app.
