@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+pub use crate::app::App;
+use crate::app::Settings;
 use crate::directory::EmbeddedDirectory;
 use crate::domain::{normalise_answer, LoginName};
-use crate::i18n::Localizer;
-use crate::providers::{Outbox, Providers};
-use crate::recovery::{Clock, Core, Keys, Rules};
+use crate::recovery::{Clock, Keys, Rules};
 use crate::store::{Registration, Store};
 
 /// A demo account as documented in the README.
@@ -79,15 +79,6 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
     },
 ];
 
-/// Everything a channel needs, wired for the demo.
-pub struct App {
-    pub core: Arc<Core>,
-    pub store: Store,
-    pub directory: Arc<EmbeddedDirectory>,
-    pub outbox: Arc<Outbox>,
-    pub localizer: Arc<Localizer>,
-}
-
 /// The outbox path used when none is given: `outbox.jsonl` beside the database.
 pub fn default_outbox(db: &Path) -> PathBuf {
     db.parent()
@@ -96,40 +87,24 @@ pub fn default_outbox(db: &Path) -> PathBuf {
         .join("outbox.jsonl")
 }
 
-/// The server key's file: beside the database, named after it.
-pub fn key_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".key");
-    db.with_file_name(name)
-}
-
-/// Opens (and on first start seeds) the demo database.
+/// Opens (and on first start seeds) the demo database: the zero-configuration [`App`].
 pub async fn open(
     db: &Path,
     outbox: &Path,
     clock: Arc<dyn Clock>,
     rules: Rules,
 ) -> anyhow::Result<App> {
-    let store = Store::open(db).await?;
-    let keys = Keys::load_or_create(&key_path(db))?;
-    let directory = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
-    seed_if_empty(&store, &directory, &keys, clock.now().timestamp()).await?;
-    let outbox = Arc::new(Outbox::new(outbox));
-    let core = Arc::new(Core::new(
-        store.clone(),
-        directory.clone(),
-        Providers::outbox(outbox.clone()),
-        keys,
+    App::open(
+        &Settings {
+            db: db.to_path_buf(),
+            outbox: outbox.to_path_buf(),
+            key_file: crate::app::default_key_path(db),
+            seed_demo: true,
+        },
         clock,
         rules,
-    ));
-    Ok(App {
-        core,
-        store,
-        directory,
-        outbox,
-        localizer: Arc::new(Localizer::new().context("loading translations")?),
-    })
+    )
+    .await
 }
 
 /// Seeds the demo accounts unless the directory already has accounts.

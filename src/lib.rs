@@ -23,17 +23,27 @@
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
 //! - [`channels`] — chat adapters; today the console (interactive and JSON lines).
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
+//! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.
+//! - [`app`] — wiring: store, directory, providers, key and core, from defaults or a config.
+//! - [`server`] — `serve`: the HTTP server and the chat channels until shutdown.
+//! - [`http`] — the axum router: `/healthz`, `/readyz`, `/metrics`.
+//! - [`metrics`] — Prometheus counters, kept by the core.
 //!
 //! A turn: [`recovery::Core::handle`] loads the conversation, runs [`dialogue::step`], executes
 //! each effect, feeds the results back into the engine, and stores the conversation once.
 
+pub mod app;
 pub mod channels;
+pub mod config;
 pub mod demo;
 pub mod dialogue;
 pub mod directory;
 pub mod domain;
 pub mod hashing;
+pub mod http;
 pub mod i18n;
+pub mod metrics;
 pub mod providers;
 pub mod recovery;
+pub mod server;
 pub mod store;

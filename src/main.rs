@@ -3,11 +3,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sspr_bot::app::App;
 use sspr_bot::channels::console;
+use sspr_bot::config::{Config, LogFormat};
 use sspr_bot::demo;
 use sspr_bot::dialogue::Lang;
 use sspr_bot::recovery::{Rules, SystemClock};
+use sspr_bot::server;
 use sspr_bot::store::Store;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Self-service password reset and account unlock through a chat bot.
@@ -35,6 +39,21 @@ enum Command {
         #[arg(long, value_parser = parse_lang)]
         lang: Option<Lang>,
     },
+    /// Run the service: the HTTP server (/healthz, /readyz, /metrics) and the configured channels.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The terminal chat against the configured database, directory and providers.
+    Chat {
+        #[arg(long)]
+        config: PathBuf,
+        /// The JSON-lines protocol instead of the interactive chat.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
+    },
     /// Show the audit log, oldest first.
     Audit {
         #[arg(long, default_value = "sspr.db")]
@@ -48,46 +67,95 @@ enum Command {
     },
 }
 
+/// The terminal chat, interactive or JSON lines, on an opened app.
+async fn run_console(app: App, json: bool, lang: Option<Lang>, outbox: &str) -> anyhow::Result<()> {
+    let chat = console::chat();
+    if let Some(lang) = lang {
+        app.core.set_language(&chat, lang).await?;
+    }
+    let lang = lang.unwrap_or_default();
+    if json {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        console::run_json(app.core, app.localizer, lang, stdin, tokio::io::stdout()).await
+    } else {
+        console::run_interactive(app.core, app.localizer, lang, outbox).await
+    }
+}
+
 fn parse_lang(s: &str) -> Result<Lang, String> {
     Lang::parse(s).ok_or_else(|| format!("unknown language {s:?}: use nl or en"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+/// Logs go to stderr; `RUST_LOG` wins over the configured level.
+fn init_logging(level: &str, json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sspr-bot: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line (with its causes), never a backtrace: this is for admins.
+            eprintln!("sspr-bot: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = load_config(&config)?;
+            init_logging(&config.log.level, config.log.format == LogFormat::Json);
+            let app = App::from_config(&config, Arc::new(SystemClock)).await?;
+            let listener = tokio::net::TcpListener::bind(config.http.listen)
+                .await
+                .with_context(|| format!("http.listen: cannot listen on {}", config.http.listen))?;
+            let shutdown = CancellationToken::new();
+            server::cancel_on_signals(shutdown.clone());
+            server::serve(app, &config, listener, shutdown).await
+        }
+        Command::Chat { config, json, lang } => {
+            let config = load_config(&config)?;
+            // The terminal chat keeps the screen for the conversation: warnings only.
+            init_logging("warn", config.log.format == LogFormat::Json);
+            let app = App::from_config(&config, Arc::new(SystemClock)).await?;
+            let outbox = app.outbox.path().display().to_string();
+            run_console(app, json, lang, &outbox).await
+        }
         Command::Demo {
             json,
             db,
             outbox,
             lang,
         } => {
+            init_logging("warn", false);
             let outbox = outbox.unwrap_or_else(|| demo::default_outbox(&db));
             let app = demo::open(&db, &outbox, Arc::new(SystemClock), Rules::default()).await?;
-            let chat = console::chat();
-            if let Some(lang) = lang {
-                app.core.set_language(&chat, lang).await?;
-            }
-            let lang = lang.unwrap_or_default();
-            if json {
-                let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-                console::run_json(app.core, app.localizer, lang, stdin, tokio::io::stdout()).await
-            } else {
-                console::run_interactive(
-                    app.core,
-                    app.localizer,
-                    lang,
-                    &outbox.display().to_string(),
-                )
-                .await
-            }
+            run_console(app, json, lang, &outbox.display().to_string()).await
         }
         Command::Audit { db, account, json } => {
+            init_logging("warn", false);
             let store = Store::open_existing(&db).await?;
             let account = match account {
                 Some(a) => Some(

@@ -111,3 +111,8 @@ console-secret = (what you type is not shown; pick a button with /number)
 console-bad-input = I don't understand that. Send a line like {"{"}"text":"…"{"}"} or {"{"}"button":"…"{"}"}.
 console-unknown-button = That button does not exist here.
 console-error = Something went wrong on our side; nothing was changed. Please try again.
+
+## Telegram
+telegram-private-only = I only help in a private chat. Please send me a direct message.
+telegram-secret-note = (I will delete your message as soon as I have read it.)
+telegram-text-only = I only understand text messages. Type your answer or pick a button.

@@ -111,3 +111,8 @@ console-secret = (wat je typt wordt niet getoond; kies een knop met /nummer)
 console-bad-input = Dat begrijp ik niet. Stuur een regel als {"{"}"text":"…"{"}"} of {"{"}"button":"…"{"}"}.
 console-unknown-button = Die knop bestaat hier niet.
 console-error = Er ging iets mis aan onze kant; er is niets gewijzigd. Probeer het opnieuw.
+
+## Telegram
+telegram-private-only = Ik help alleen in een privégesprek. Stuur me een persoonlijk bericht.
+telegram-secret-note = (Ik verwijder je bericht meteen nadat ik het gelezen heb.)
+telegram-text-only = Ik begrijp alleen tekstberichten. Typ je antwoord of kies een knop.

@@ -1,4 +1,5 @@
 //! Chat adapters: each turns a platform event into an engine input and a reply into platform
-//! messages. No business rule lives here. Telegram, Teams and Discord follow in later issues.
+//! messages. No business rule lives here. Teams and Discord follow in later issues.
 
 pub mod console;
+pub mod telegram;

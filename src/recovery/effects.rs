@@ -614,6 +614,8 @@ impl Core {
         ok: bool,
         event: &str,
     ) -> Events {
+        self.metrics
+            .verification(method.id(), if ok { "passed" } else { "failed" });
         if ok {
             self.store.add_passed(&r.id, method.id(), ctx.now).await?;
             self.audit(ctx, &r.account, event, Some(method), "passed", None)
@@ -811,6 +813,7 @@ impl Core {
             return Ok(vec![]);
         }
         if answer == PhoneAnswer::DenyPush {
+            self.metrics.verification(method.id(), "denied");
             self.audit(
                 ctx,
                 &r.account,
@@ -1085,11 +1088,16 @@ impl Core {
                 return Ok(vec![Event::DirectoryRefused { rule }]);
             }
             Err(e) => {
+                self.metrics.error();
                 tracing::error!(error = %e, event, "directory refused the final step");
                 self.audit(ctx, &r.account, event, None, "directory_unavailable", None)
                     .await?;
                 return Ok(vec![Event::Unavailable]);
             }
+        }
+        match notice {
+            Notice::PasswordReset => self.metrics.reset(),
+            Notice::Unlocked => self.metrics.unlock(),
         }
         self.store.close_recovery(&r.id, "done", ctx.now).await?;
         let cancelled = self

@@ -27,6 +27,7 @@ pub use totp::matching_step as totp_matching_step;
 use crate::dialogue::{self, Conversation, Event, Input, Lang, Reply};
 use crate::directory::Directory;
 use crate::domain::Method;
+use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::store::Store;
 
@@ -77,6 +78,7 @@ pub struct Core {
     keys: Keys,
     clock: Arc<dyn Clock>,
     rules: Rules,
+    metrics: Arc<Metrics>,
     /// One turn at a time per conversation within this process.
     turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -104,6 +106,7 @@ impl Core {
             keys,
             clock,
             rules,
+            metrics: Arc::new(Metrics::new()),
             turn_locks: Mutex::new(HashMap::new()),
         }
     }
@@ -120,6 +123,16 @@ impl Core {
         &self.rules
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether the database and the directory answer (for `/readyz`).
+    pub async fn readiness(&self) -> (bool, bool) {
+        let (db, dir) = tokio::join!(self.store.ping(), self.directory.ping());
+        (db.is_ok(), dir.is_ok())
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -130,11 +143,15 @@ impl Core {
     pub async fn handle(&self, chat: &ChatRef, input: Input) -> anyhow::Result<TurnOutput> {
         let lock = self.turn_lock(&chat.conversation);
         let turn = lock.lock().await;
+        self.metrics.turn();
         let now = self.now();
         let out = match self.load(chat).await {
             Ok(conv) => self.run(chat, conv, input, now).await,
             Err(e) => Err(e),
         };
+        if out.is_err() {
+            self.metrics.error();
+        }
         drop(turn);
         self.release_turn_lock(&chat.conversation, &lock);
         out
@@ -148,6 +165,29 @@ impl Core {
             expects_secret: c.state.expects_secret(),
             replies: vec![dialogue::prompt(&c.state)],
         }))
+    }
+
+    /// Whether the conversation's next message is a secret (the channel deletes or hides it).
+    pub async fn expects_secret(&self, chat: &ChatRef) -> anyhow::Result<bool> {
+        Ok(self
+            .store
+            .load_conversation(&chat.conversation)
+            .await?
+            .is_some_and(|c| c.state.expects_secret()))
+    }
+
+    /// A conversation that does not exist yet starts in `lang` (the platform's locale); an
+    /// existing one keeps the language it has.
+    pub async fn start_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {
+        if self
+            .store
+            .load_conversation(&chat.conversation)
+            .await?
+            .is_none()
+        {
+            self.set_language(chat, lang).await?;
+        }
+        Ok(())
     }
 
     /// The language of a conversation (a new one starts in `default`).
@@ -190,7 +230,11 @@ impl Core {
         };
         let lock = self.turn_lock(&chat.conversation);
         let turn = lock.lock().await;
+        self.metrics.turn();
         let out = self.phone_turn(chat, method, answer).await;
+        if out.is_err() {
+            self.metrics.error();
+        }
         drop(turn);
         self.release_turn_lock(&chat.conversation, &lock);
         out
@@ -290,6 +334,7 @@ impl Core {
             let events = match self.execute(&ctx, effect).await {
                 Ok(events) => events,
                 Err(e) => {
+                    self.metrics.error();
                     tracing::error!(conversation = %chat.conversation, error = format!("{e:#}"), "effect failed");
                     vec![Event::Unavailable]
                 }

@@ -9,6 +9,7 @@ mod conversations;
 mod recoveries;
 mod registrations;
 mod throttles;
+mod updates;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,538 @@
+//! The Telegram channel (teloxide): long polling or a webhook, private chats only.
+//!
+//! An update becomes an engine input and the replies become messages with inline keyboards; no
+//! business rule lives here. What is Telegram's own:
+//! - a repeated `update_id` is dropped (remembered in the database, so also across a restart);
+//! - turns of one chat run in order on that chat's own queue; different chats run concurrently;
+//! - a pressed keyboard is removed, and the callback query answered;
+//! - a message that answers a secret prompt (security answer, new password) is deleted the moment
+//!   it is read, and the prompt says so (bots may delete messages in private chats);
+//! - the language of a new conversation comes from the user's `language_code`;
+//! - 429 `retry_after` is waited out, network errors and 5xx are retried with backoff, and a user
+//!   who blocked the bot ends the conversation quietly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::requests::{Payload, Request, Requester};
+use teloxide::types::{
+    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message,
+    Update, UpdateKind,
+};
+use teloxide::{ApiError, Bot, RequestError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::dialogue::{Input, Lang, Text};
+use crate::i18n::Localizer;
+use crate::recovery::{ChatRef, Core, TurnOutput};
+
+/// The webhook's path on our HTTP server.
+pub const WEBHOOK_PATH: &str = "/telegram/webhook";
+/// The header Telegram puts the webhook's secret token in.
+pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
+/// Telegram caps callback data at 64 bytes.
+const MAX_CALLBACK_DATA: usize = 64;
+/// Long-poll wait; below teloxide's default 17 s HTTP timeout.
+const POLL_TIMEOUT_SECS: u32 = 10;
+/// Attempts for one request on network errors and 5xx before giving up.
+const MAX_ATTEMPTS: u32 = 5;
+/// A chat's queue task ends after this long without updates.
+const IDLE_WORKER: Duration = Duration::from_secs(60);
+
+pub struct Telegram {
+    bot: Bot,
+    core: Arc<Core>,
+    l10n: Arc<Localizer>,
+    queues: Mutex<HashMap<i64, mpsc::UnboundedSender<Update>>>,
+    workers: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// The language for a Telegram `language_code`: Dutch for `nl*`, English for any other code,
+/// Dutch (the default) when the client sends none.
+pub fn lang_from_code(code: Option<&str>) -> Lang {
+    match code {
+        Some(c) if c.to_ascii_lowercase().starts_with("nl") => Lang::Nl,
+        Some(_) => Lang::En,
+        None => Lang::default(),
+    }
+}
+
+impl Telegram {
+    pub fn new(
+        token: &str,
+        api_url: &str,
+        core: Arc<Core>,
+        l10n: Arc<Localizer>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let url = reqwest::Url::parse(api_url).context("telegram.api_url")?;
+        Ok(Arc::new(Self {
+            bot: Bot::new(token).set_api_url(url),
+            core,
+            l10n,
+            queues: Mutex::new(HashMap::new()),
+            workers: TaskTracker::new(),
+            shutdown,
+        }))
+    }
+
+    /// Checks the token (getMe) so a wrong one fails at start-up, not on the first message.
+    pub async fn check(&self) -> anyhow::Result<String> {
+        let me = self
+            .retrying(|| self.bot.get_me())
+            .await
+            .context("telegram: getMe failed (is telegram.token right?)")?;
+        Ok(me.username().to_string())
+    }
+
+    /// Long polling until shutdown; then finishes what was taken.
+    pub async fn run_polling(self: Arc<Self>) -> anyhow::Result<()> {
+        self.retrying(|| self.bot.delete_webhook())
+            .await
+            .context("telegram: deleteWebhook before polling")?;
+        self.prune().await;
+        let mut offset: i32 = 0;
+        loop {
+            let request = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(POLL_TIMEOUT_SECS)
+                .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            let updates = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                r = request.send() => r,
+            };
+            match updates {
+                Ok(updates) => {
+                    for update in updates {
+                        offset = offset.max(
+                            i32::try_from(update.id.0)
+                                .unwrap_or(i32::MAX)
+                                .saturating_add(1),
+                        );
+                        self.accept(update).await;
+                    }
+                }
+                Err(RequestError::RetryAfter(s)) => self.pause(s.duration()).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "telegram: getUpdates failed; retrying");
+                    self.pause(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        self.drain().await;
+        Ok(())
+    }
+
+    /// Registers the webhook with Telegram (`public_url` + [`WEBHOOK_PATH`]).
+    pub async fn register_webhook(&self, public_url: &str, secret: &str) -> anyhow::Result<()> {
+        let url = reqwest::Url::parse(&format!(
+            "{}{WEBHOOK_PATH}",
+            public_url.trim_end_matches('/')
+        ))
+        .context("http.public_url")?;
+        self.retrying(|| {
+            self.bot
+                .set_webhook(url.clone())
+                .secret_token(secret.to_string())
+                .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+        })
+        .await
+        .context("telegram: setWebhook")?;
+        self.prune().await;
+        Ok(())
+    }
+
+    /// The webhook endpoint, to merge into the HTTP router.
+    pub fn webhook_router(self: &Arc<Self>, secret: &str) -> Router {
+        let state = WebhookState {
+            telegram: Arc::clone(self),
+            secret_digest: Sha256::digest(secret.as_bytes()).into(),
+        };
+        Router::new()
+            .route(WEBHOOK_PATH, post(webhook))
+            .with_state(Arc::new(state))
+    }
+
+    /// Waits for every queued update to be processed (after shutdown was requested).
+    pub async fn drain(&self) {
+        self.workers.close();
+        self.workers.wait().await;
+    }
+
+    async fn prune(&self) {
+        if let Err(e) = self
+            .core
+            .store()
+            .prune_updates(chrono::Utc::now().timestamp())
+            .await
+        {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "telegram: pruning update ids failed"
+            );
+        }
+    }
+
+    async fn pause(&self, d: Duration) {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
+    /// Takes one update from polling or the webhook: drops repeats, queues it on its chat.
+    pub async fn accept(self: &Arc<Self>, update: Update) {
+        let Some(chat_id) = update_chat(&update) else {
+            return;
+        };
+        let id = update.id.0.to_string();
+        match self
+            .core
+            .store()
+            .first_delivery("telegram", &id, chrono::Utc::now().timestamp())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(update_id = %id, "telegram: repeated update dropped");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "telegram: cannot record update id; dropping it"
+                );
+                return;
+            }
+        }
+        self.enqueue(chat_id, update);
+    }
+
+    fn enqueue(self: &Arc<Self>, chat_id: i64, update: Update) {
+        let mut queues = self
+            .queues
+            .lock()
+            .expect("queue map is never poisoned: no code panics holding it");
+        let update = match queues.get(&chat_id) {
+            Some(tx) => match tx.send(update) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(update)) => update,
+            },
+            None => update,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A fresh channel's receiver is held below, so this send cannot fail.
+        let _ = tx.send(update);
+        queues.insert(chat_id, tx);
+        let this = Arc::clone(self);
+        self.workers
+            .spawn(async move { this.worker(chat_id, rx).await });
+    }
+
+    /// One chat's turns, one after another.
+    async fn worker(self: Arc<Self>, chat_id: i64, mut rx: mpsc::UnboundedReceiver<Update>) {
+        loop {
+            let next = tokio::select! {
+                u = rx.recv() => u,
+                _ = tokio::time::sleep(IDLE_WORKER) => None,
+                _ = self.shutdown.cancelled() => None,
+            };
+            let update = match next {
+                Some(u) => u,
+                None => {
+                    // Leave only with an empty queue, decided under the map lock so no update
+                    // is sent to a queue nobody reads.
+                    let mut queues = self
+                        .queues
+                        .lock()
+                        .expect("queue map is never poisoned: no code panics holding it");
+                    match rx.try_recv() {
+                        Ok(u) => {
+                            drop(queues);
+                            u
+                        }
+                        Err(_) => {
+                            queues.remove(&chat_id);
+                            return;
+                        }
+                    }
+                }
+            };
+            self.process(update).await;
+        }
+    }
+
+    async fn process(&self, update: Update) {
+        match update.kind {
+            UpdateKind::Message(msg) => self.on_message(msg).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
+            _ => {}
+        }
+    }
+
+    async fn on_message(&self, msg: Message) {
+        let chat_id = msg.chat.id;
+        let lang = lang_from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
+        if !msg.chat.is_private() {
+            self.say(chat_id, lang, "telegram-private-only").await;
+            return;
+        }
+        let Some(user) = &msg.from else {
+            return;
+        };
+        let chat = chat_ref(chat_id, user.id.0);
+        if let Err(e) = self.core.start_language(&chat, lang).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "telegram: setting the language failed"
+            );
+        }
+        let Some(text) = msg.text() else {
+            self.say(chat_id, lang, "telegram-text-only").await;
+            return;
+        };
+        // A secret is deleted before anything else happens with it.
+        if self.core.expects_secret(&chat).await.unwrap_or(true) {
+            if let Err(e) = self
+                .retrying(|| self.bot.delete_message(chat_id, msg.id))
+                .await
+            {
+                tracing::warn!(error = %e, "telegram: could not delete a secret message");
+            }
+        }
+        let out = self.core.handle(&chat, Input::Text(text.to_string())).await;
+        self.deliver(&chat, chat_id, out).await;
+    }
+
+    async fn on_callback(&self, q: CallbackQuery) {
+        if let Err(e) = self
+            .retrying(|| self.bot.answer_callback_query(q.id.clone()))
+            .await
+        {
+            tracing::warn!(error = %e, "telegram: answerCallbackQuery failed");
+        }
+        let (Some(message), Some(data)) = (&q.message, &q.data) else {
+            return;
+        };
+        let chat_id = message.chat().id;
+        if !message.chat().is_private() {
+            return;
+        }
+        // The keyboard goes, so the same choice cannot be made twice.
+        if let Err(e) = self
+            .retrying(|| self.bot.edit_message_reply_markup(chat_id, message.id()))
+            .await
+        {
+            tracing::warn!(error = %e, "telegram: removing a used keyboard failed");
+        }
+        let chat = chat_ref(chat_id, q.from.id.0);
+        let lang = lang_from_code(q.from.language_code.as_deref());
+        if let Err(e) = self.core.start_language(&chat, lang).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "telegram: setting the language failed"
+            );
+        }
+        let out = self.core.handle(&chat, Input::Button(data.clone())).await;
+        self.deliver(&chat, chat_id, out).await;
+    }
+
+    /// Sends a turn's replies; on a failed turn, a translated apology.
+    async fn deliver(&self, chat: &ChatRef, chat_id: ChatId, out: anyhow::Result<TurnOutput>) {
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "telegram: turn failed");
+                let lang = self
+                    .core
+                    .language(chat, Lang::default())
+                    .await
+                    .unwrap_or_default();
+                self.say(chat_id, lang, "console-error").await;
+                return;
+            }
+        };
+        let last = out.replies.len().saturating_sub(1);
+        for (i, reply) in out.replies.iter().enumerate() {
+            let rendered = self.l10n.render(out.lang, reply);
+            let mut text = rendered.text;
+            if i == last && out.expects_secret {
+                text.push_str("\n\n");
+                text.push_str(&self.l10n.text(out.lang, &Text::new("telegram-secret-note")));
+            }
+            let rows: Vec<Vec<InlineKeyboardButton>> = rendered
+                .buttons
+                .into_iter()
+                .filter(|b| {
+                    let fits = b.id.len() <= MAX_CALLBACK_DATA;
+                    if !fits {
+                        tracing::error!(button = %b.id, "telegram: button id longer than 64 bytes left out");
+                    }
+                    fits
+                })
+                .map(|b| vec![InlineKeyboardButton::callback(b.label, b.id)])
+                .collect();
+            let result = self
+                .retrying(|| {
+                    let request = self.bot.send_message(chat_id, text.clone());
+                    if rows.is_empty() {
+                        request
+                    } else {
+                        request.reply_markup(InlineKeyboardMarkup::new(rows.clone()))
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                if is_gone(&e) {
+                    tracing::info!("telegram: the user blocked the bot; ending the conversation");
+                    let _ = self.core.handle(chat, Input::Button("cancel".into())).await;
+                } else {
+                    tracing::error!(error = %e, "telegram: sending a reply failed");
+                }
+                return;
+            }
+        }
+    }
+
+    async fn say(&self, chat_id: ChatId, lang: Lang, id: &'static str) {
+        let text = self.l10n.text(lang, &Text::new(id));
+        if let Err(e) = self
+            .retrying(|| self.bot.send_message(chat_id, text.clone()))
+            .await
+        {
+            tracing::warn!(error = %e, "telegram: sending a notice failed");
+        }
+    }
+
+    /// Sends a request, waiting out 429s and retrying network errors and 5xx with backoff.
+    async fn retrying<R, F>(&self, make: F) -> Result<<R::Payload as Payload>::Output, RequestError>
+    where
+        F: Fn() -> R,
+        R: Request<Err = RequestError>,
+    {
+        let mut backoff = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match make().send().await {
+                Ok(v) => return Ok(v),
+                Err(RequestError::RetryAfter(s)) if attempt < MAX_ATTEMPTS => {
+                    tracing::warn!(seconds = s.seconds(), "telegram: rate limited");
+                    tokio::time::sleep(s.duration()).await;
+                }
+                Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
+                    tracing::warn!(error = %e, attempt, "telegram: transient error; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn chat_ref(chat_id: ChatId, user_id: u64) -> ChatRef {
+    ChatRef::new(
+        format!("telegram:{}", chat_id.0),
+        format!("telegram:user:{user_id}"),
+    )
+}
+
+fn update_chat(update: &Update) -> Option<i64> {
+    match &update.kind {
+        UpdateKind::Message(m) => Some(m.chat.id.0),
+        UpdateKind::CallbackQuery(q) => q.message.as_ref().map(|m| m.chat().id.0),
+        _ => None,
+    }
+}
+
+/// Network trouble, an unparsable (HTML error page) answer, or a 5xx from Telegram.
+fn is_transient(e: &RequestError) -> bool {
+    match e {
+        RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_) => true,
+        RequestError::Api(ApiError::Unknown(description)) => {
+            let d = description.to_ascii_lowercase();
+            d.contains("internal server error")
+                || d.contains("bad gateway")
+                || d.contains("gateway")
+                || d.contains("unavailable")
+        }
+        _ => false,
+    }
+}
+
+/// The user is not reachable any more.
+fn is_gone(e: &RequestError) -> bool {
+    matches!(
+        e,
+        RequestError::Api(
+            ApiError::BotBlocked | ApiError::UserDeactivated | ApiError::CantInitiateConversation
+        )
+    )
+}
+
+struct WebhookState {
+    telegram: Arc<Telegram>,
+    secret_digest: [u8; 32],
+}
+
+/// Telegram's webhook call: the secret header is compared in constant time (as digests, so not
+/// even its length leaks); anything else gets 401 and is not looked at.
+async fn webhook(
+    State(state): State<Arc<WebhookState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let digest: [u8; 32] = Sha256::digest(given).into();
+    if !bool::from(digest.ct_eq(&state.secret_digest)) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    if state.telegram.shutdown.is_cancelled() {
+        // Telegram retries later; the next process takes it.
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    match serde_json::from_slice::<Update>(&body) {
+        Ok(update) => {
+            state.telegram.accept(update).await;
+            StatusCode::OK
+        }
+        Err(e) => {
+            // Answering 2xx stops Telegram from redelivering something we can never read.
+            tracing::warn!(error = %e, "telegram: unreadable webhook update dropped");
+            StatusCode::OK
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_codes_map_to_dutch_or_english() {
+        assert_eq!(lang_from_code(Some("nl")), Lang::Nl);
+        assert_eq!(lang_from_code(Some("nl-BE")), Lang::Nl);
+        assert_eq!(lang_from_code(Some("en-GB")), Lang::En);
+        assert_eq!(lang_from_code(Some("de")), Lang::En);
+        assert_eq!(lang_from_code(None), Lang::Nl);
+    }
+}

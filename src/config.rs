@@ -1,0 +1,588 @@
+//! The configuration file (TOML) for `serve` and `chat`. Every key is documented in
+//! `sspr-bot.example.toml`; each may be overridden by an environment variable named after it
+//! (`SSPR_` prefix, `__` between levels: `SSPR_TELEGRAM__TOKEN`), and each secret may instead be
+//! read from a file (`token_file = "/run/secrets/telegram"`). A bad file is reported with the key
+//! and the line; nothing here panics.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+/// Prefix of the environment variables that override keys.
+pub const ENV_PREFIX: &str = "SSPR_";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    pub telegram: Option<TelegramConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://sspr.db` (PostgreSQL comes with the scale-out issue).
+    #[serde(default = "default_database_url")]
+    pub url: String,
+}
+
+fn default_database_url() -> String {
+    "sqlite://sspr.db".into()
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_database_url(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryBackend {
+    #[default]
+    Embedded,
+    Ldap,
+    Graph,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    #[serde(default)]
+    pub backend: DirectoryBackend,
+    /// Seed the demo accounts on first start (embedded directory only).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub seed_demo: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// Development outbox: what e-mail, SMS, voice and push would send goes to this JSON-lines
+    /// file instead. The only provider today.
+    pub outbox: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The address the world reaches this server at; needed for webhooks.
+    pub public_url: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// The server key (32 random bytes, hex), created on first start. Default: beside the
+    /// SQLite database, named after it with `.key` appended.
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, `sspr_bot=debug,warn`. `RUST_LOG` wins when set.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: default_level(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    #[default]
+    Polling,
+    Webhook,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    pub webhook_secret: Option<Secret>,
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+/// A secret from the configuration: never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(******)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}, column {column}{key}: {message}")]
+    File {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// `, key telegram.mode` when known.
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Accepts `true`/`false` as booleans or as strings (environment overrides are strings).
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Str(String),
+    }
+    match B::deserialize(d)? {
+        B::Bool(b) => Ok(b),
+        B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true or false, found {other:?}"
+            ))),
+        },
+    }
+}
+
+impl Config {
+    /// Reads `path`, applies `SSPR_…` overrides from the process environment, reads secret
+    /// files and checks that the pieces fit together.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text, env)
+    }
+
+    /// `origin` names the file in error messages.
+    pub fn parse(
+        origin: &Path,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        // The file on its own first, so its mistakes are reported with their line.
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| file_error(origin, text, &e, None))?;
+        if let Err(e) = typed(&table) {
+            let key = e.path().to_string();
+            // serde_path_to_error knows the key; toml knows where its value stands in the file.
+            return Err(match toml::from_str::<Config>(text) {
+                Err(spanned) => file_error(origin, text, &spanned, Some(key)),
+                Ok(_) => ConfigError::Invalid {
+                    key,
+                    message: e.inner().message().trim().to_string(),
+                },
+            });
+        }
+        // Then the environment, each variable named in its own error.
+        let mut overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        overrides.sort();
+        for (var, value) in &overrides {
+            let path: Vec<String> = var[ENV_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect();
+            set_path(&mut table, &path, value).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+            typed(&table).map_err(|e| ConfigError::Env {
+                var: var.clone(),
+                message: format!("{}: {}", e.path(), e.inner().message().trim()),
+            })?;
+        }
+        let mut config = typed(&table).map_err(|e| ConfigError::Invalid {
+            key: e.path().to_string(),
+            message: e.inner().message().trim().to_string(),
+        })?;
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(t) = &mut self.telegram {
+            resolve(&mut t.token, &t.token_file, "telegram.token")?;
+            resolve(
+                &mut t.webhook_secret,
+                &t.webhook_secret_file,
+                "telegram.webhook_secret",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if !self.database.url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database.url",
+                "only sqlite://PATH is supported so far (PostgreSQL is not implemented yet)",
+            ));
+        }
+        if self.directory.backend != DirectoryBackend::Embedded {
+            return Err(invalid(
+                "directory.backend",
+                "only \"embedded\" is implemented so far (LDAP and Graph are not yet)",
+            ));
+        }
+        if self.providers.outbox.is_none() {
+            return Err(invalid(
+                "providers.outbox",
+                "required: the development outbox is the only provider implemented so far",
+            ));
+        }
+        if let Some(url) = &self.http.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(
+                    "http.public_url",
+                    "must start with https:// (or http:// for local tests)",
+                ));
+            }
+        }
+        if let Some(t) = &self.telegram {
+            match &t.token {
+                Some(tok) if !tok.expose().trim().is_empty() => {}
+                _ => {
+                    return Err(invalid(
+                        "telegram.token",
+                        "required (or telegram.token_file)",
+                    ))
+                }
+            }
+            if !(t.api_url.starts_with("https://") || t.api_url.starts_with("http://")) {
+                return Err(invalid("telegram.api_url", "must be an http(s) URL"));
+            }
+            if t.mode == TelegramMode::Webhook {
+                if self.http.public_url.is_none() {
+                    return Err(invalid(
+                        "http.public_url",
+                        "required when telegram.mode = \"webhook\"",
+                    ));
+                }
+                match &t.webhook_secret {
+                    Some(s) if valid_webhook_secret(s.expose()) => {}
+                    Some(_) => {
+                        return Err(invalid(
+                            "telegram.webhook_secret",
+                            "1–256 characters of A–Z, a–z, 0–9, _ and - (Telegram's rule)",
+                        ))
+                    }
+                    None => {
+                        return Err(invalid(
+                            "telegram.webhook_secret",
+                            "required when telegram.mode = \"webhook\" (or telegram.webhook_secret_file)",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SQLite file named by `database.url`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        let rest = self.database.url.trim_start_matches("sqlite:");
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        PathBuf::from(rest.split('?').next().unwrap_or(rest))
+    }
+}
+
+fn typed(table: &toml::Table) -> Result<Config, serde_path_to_error::Error<toml::de::Error>> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
+}
+
+/// Telegram allows only these characters in `secret_token`.
+fn valid_webhook_secret(s: &str) -> bool {
+    (1..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn resolve(
+    value: &mut Option<Secret>,
+    file: &Option<PathBuf>,
+    key: &str,
+) -> Result<(), ConfigError> {
+    if let Some(path) = file {
+        if value.is_some() {
+            return Err(ConfigError::Invalid {
+                key: key.into(),
+                message: format!("set both {key} and {key}_file; keep one"),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        *value = Some(Secret(text.trim().to_string()));
+    }
+    Ok(())
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: &str) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("{p} is not a section")),
+        };
+    }
+    t.insert(last.clone(), toml::Value::String(value.to_string()));
+    Ok(())
+}
+
+fn file_error(origin: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> ConfigError {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+    ConfigError::File {
+        path: origin.to_path_buf(),
+        line,
+        column,
+        key: key
+            .filter(|k| !k.is_empty() && k != ".")
+            .map(|k| format!(", key {k}"))
+            .unwrap_or_default(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../sspr-bot.example.toml");
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::parse(
+            Path::new("sspr.toml"),
+            text,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_means_what_it_says() {
+        let c = parse(EXAMPLE, &[]).unwrap();
+        assert_eq!(c.database.url, "sqlite://sspr.db");
+        assert_eq!(c.sqlite_path(), PathBuf::from("sspr.db"));
+        assert_eq!(c.directory.backend, DirectoryBackend::Embedded);
+        assert!(c.directory.seed_demo);
+        assert_eq!(
+            c.providers.outbox.as_deref(),
+            Some(Path::new("outbox.jsonl"))
+        );
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        let t = c.telegram.unwrap();
+        assert_eq!(t.api_url, "https://api.telegram.org");
+        assert_eq!(t.mode, TelegramMode::Polling);
+    }
+
+    #[test]
+    fn environment_variables_override_keys() {
+        let c = parse(
+            EXAMPLE,
+            &[
+                ("SSPR_TELEGRAM__TOKEN", "123:from-env"),
+                ("SSPR_DIRECTORY__SEED_DEMO", "false"),
+                ("SSPR_HTTP__LISTEN", "127.0.0.1:9999"),
+                ("OTHER__THING", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.telegram.unwrap().token.unwrap().expose(), "123:from-env");
+        assert!(!c.directory.seed_demo);
+        assert_eq!(c.http.listen.port(), 9999);
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let err = parse(EXAMPLE, &[("SSPR_HTTP__LISTEN", "not an address")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("SSPR_HTTP__LISTEN") && msg.contains("http.listen"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_bad_file_names_the_key_and_the_line() {
+        let text = "[database]\nurl = \"sqlite://x.db\"\n\n[telegram]\ntoken = \"1:a\"\nmode = \"pigeon\"\n";
+        let msg = parse(text, &[]).unwrap_err().to_string();
+        assert!(msg.contains("line 6"), "{msg}");
+        assert!(msg.contains("telegram.mode"), "{msg}");
+        assert!(msg.contains("pigeon") || msg.contains("polling"), "{msg}");
+
+        let msg = parse(
+            "[http]\nlisten = \"127.0.0.1:80\"\npublic_ur = \"x\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("line 3") && msg.contains("public_ur"), "{msg}");
+
+        let msg = parse("[database\nurl = 1\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn missing_pieces_are_named() {
+        let base = "[providers]\noutbox = \"o.jsonl\"\n";
+        let msg = parse(&format!("{base}[telegram]\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("telegram.token"), "{msg}");
+        let msg = parse(
+            &format!("{base}[telegram]\ntoken = \"1:a\"\nmode = \"webhook\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.starts_with("http.public_url"), "{msg}");
+        let msg = parse(
+            &format!("{base}[http]\npublic_url = \"https://x.nl\"\n[telegram]\ntoken = \"1:a\"\nmode = \"webhook\"\nwebhook_secret = \"has spaces\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.starts_with("telegram.webhook_secret"), "{msg}");
+        let msg = parse("[database]\nurl = \"postgres://x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not implemented yet"), "{msg}");
+        assert!(parse("", &[])
+            .unwrap_err()
+            .to_string()
+            .starts_with("providers.outbox"));
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "42:secret-token\n").unwrap();
+        let text = format!(
+            "[providers]\noutbox = \"o.jsonl\"\n[telegram]\ntoken_file = {:?}\n",
+            file.display().to_string()
+        );
+        let c = parse(&text, &[]).unwrap();
+        let t = c.telegram.clone().unwrap();
+        assert_eq!(t.token.unwrap().expose(), "42:secret-token");
+        assert!(!format!("{c:?}").contains("secret-token"));
+        let both = format!("{text}token = \"x\"\n");
+        assert!(parse(&both, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("keep one"));
+    }
+}

@@ -1,0 +1,104 @@
+//! `sspr-bot serve`: the HTTP server and every configured chat channel, until shutdown. On
+//! shutdown (SIGTERM, Ctrl-C) the HTTP server stops taking requests and finishes those in flight;
+//! a turn that has started always runs to its end, because turns are not cancelled mid-way.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::channels::telegram::Telegram;
+use crate::config::{Config, TelegramMode};
+
+/// Runs until `shutdown` is cancelled. `listener` is bound by the caller (port 0 in tests).
+pub async fn serve(
+    app: App,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr().context("listener address")?;
+    let mut router = crate::http::router(Arc::clone(&app.core));
+    let mut telegram = None;
+    let mut polling = None;
+    match &config.telegram {
+        Some(tc) => {
+            let token = tc.token.as_ref().context("telegram.token")?;
+            let tg = Telegram::new(
+                token.expose(),
+                &tc.api_url,
+                Arc::clone(&app.core),
+                Arc::clone(&app.localizer),
+                shutdown.clone(),
+            )?;
+            let name = tg.check().await?;
+            match tc.mode {
+                TelegramMode::Polling => {
+                    tracing::info!(bot = %name, "telegram: long polling");
+                    polling = Some(tokio::spawn(Arc::clone(&tg).run_polling()));
+                }
+                TelegramMode::Webhook => {
+                    let public = config
+                        .http
+                        .public_url
+                        .as_deref()
+                        .context("http.public_url")?;
+                    let secret = tc
+                        .webhook_secret
+                        .as_ref()
+                        .context("telegram.webhook_secret")?;
+                    router = router.merge(tg.webhook_router(secret.expose()));
+                    tg.register_webhook(public, secret.expose()).await?;
+                    tracing::info!(bot = %name, "telegram: webhook registered");
+                }
+            }
+            telegram = Some(tg);
+        }
+        None => tracing::warn!("no chat channel is configured: only the HTTP endpoints are served"),
+    }
+    tracing::info!(%addr, "HTTP server listening");
+    let stop = shutdown.clone();
+    let http = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("HTTP server");
+    // The HTTP server returns on shutdown or on failure; either way the channels stop too.
+    shutdown.cancel();
+    if let Some(task) = polling {
+        match task.await {
+            Ok(result) => result?,
+            Err(e) => tracing::error!(error = %e, "telegram polling task failed"),
+        }
+    }
+    if let Some(tg) = telegram {
+        tg.drain().await;
+    }
+    http?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                tracing::error!("cannot listen for SIGTERM");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        token.cancel();
+    });
+}

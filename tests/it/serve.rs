@@ -1,0 +1,160 @@
+//! `sspr-bot serve`: configuration in, HTTP endpoints and the Telegram channel up, a clean stop.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sspr_bot::app::App;
+use sspr_bot::config::Config;
+use sspr_bot::recovery::SystemClock;
+use tokio_util::sync::CancellationToken;
+
+use crate::fake_telegram::FakeTelegram;
+
+fn config_text(dir: &Path, listen: &str, telegram: Option<&str>) -> String {
+    let mut text = format!(
+        "[database]\nurl = \"sqlite://{db}\"\n[directory]\nbackend = \"embedded\"\nseed_demo = true\n\
+         [providers]\noutbox = \"{outbox}\"\n[http]\nlisten = \"{listen}\"\n[log]\nformat = \"json\"\n",
+        db = dir.join("sspr.db").display(),
+        outbox = dir.join("outbox.jsonl").display(),
+    );
+    if let Some(api) = telegram {
+        text.push_str(&format!(
+            "[telegram]\ntoken = \"123:serve-test\"\napi_url = \"{api}\"\nmode = \"polling\"\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn serve_answers_health_readiness_and_metrics_and_runs_telegram_until_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start("123:serve-test").await;
+    let text = config_text(dir.path(), "127.0.0.1:0", Some(&fake.url));
+    let config = Config::parse(Path::new("test.toml"), &text, Vec::new()).unwrap();
+    let app = App::from_config(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { sspr_bot::server::serve(app, &config, listener, shutdown).await })
+    };
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            assert_eq!(r.status(), 200);
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the HTTP server came up");
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"database": "ok", "directory": "ok"})
+    );
+
+    // A Telegram user is served by the polling channel.
+    fake.user_says(77, 77, Some("nl"), "hoi");
+    let sent = fake.wait_for_sent(1, Duration::from_secs(10)).await;
+    assert!(sent[0].text.contains("Wat is je loginnaam?"));
+
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert!(metrics
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("sspr_turns_total 1"), "{text}");
+    assert!(text.contains("sspr_errors_total 0"), "{text}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve stops after shutdown")
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn the_serve_binary_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("sspr.toml");
+    std::fs::write(
+        &config,
+        config_text(dir.path(), &format!("127.0.0.1:{port}"), None),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "serve listens on the configured address");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    // JSON logs, as configured; the shutdown is logged.
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains("SIGTERM")),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_file_stops_serve_with_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sspr.toml");
+    std::fs::write(
+        &config,
+        "[http]\nlisten = \"127.0.0.1:1\"\n[telegram]\ntoken = \"1:a\"\nmode = \"pigeon\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 5") && err.contains("telegram.mode"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}

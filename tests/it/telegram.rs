@@ -1,0 +1,390 @@
+//! The Telegram channel against a fake Bot API on loopback: whole resets through polling and
+//! through the webhook, and what is Telegram's own (deleted secrets, used keyboards, repeated
+//! updates, group chats, rate limits, blocked users).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sspr_bot::channels::telegram::{Telegram, SECRET_HEADER, WEBHOOK_PATH};
+use tokio_util::sync::CancellationToken;
+
+use crate::fake_telegram::{FakeTelegram, SentMessage};
+use crate::support::*;
+
+const TOKEN: &str = "123456:TEST-token";
+const CHAT: i64 = 4242;
+const USER: i64 = 4242;
+const SECRET: &str = "webhook-secret_123";
+
+struct Rig {
+    t: TestApp,
+    fake: FakeTelegram,
+    tg: Arc<Telegram>,
+    shutdown: CancellationToken,
+}
+
+async fn rig() -> Rig {
+    let t = TestApp::new().await;
+    let fake = FakeTelegram::start(TOKEN).await;
+    let shutdown = CancellationToken::new();
+    let tg = Telegram::new(
+        TOKEN,
+        &fake.url,
+        Arc::clone(&t.app.core),
+        Arc::clone(&t.app.localizer),
+        shutdown.clone(),
+    )
+    .unwrap();
+    Rig {
+        t,
+        fake,
+        tg,
+        shutdown,
+    }
+}
+
+/// Waits for the replies to one action: at least one new message, then quiet for 300 ms.
+async fn replies(fake: &FakeTelegram, before: usize) -> Vec<SentMessage> {
+    fake.wait_for_sent(before + 1, Duration::from_secs(10))
+        .await;
+    let mut seen = fake.sent().len();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = fake.sent().len();
+        if now == seen {
+            return fake.sent()[before..].to_vec();
+        }
+        seen = now;
+    }
+}
+
+fn all_text(msgs: &[SentMessage]) -> String {
+    msgs.iter()
+        .map(|m| m.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[track_caller]
+fn button_message(msgs: &[SentMessage], data: &str) -> i32 {
+    msgs.iter()
+        .rev()
+        .find(|m| m.buttons.iter().flatten().any(|(_, d)| d == data))
+        .unwrap_or_else(|| panic!("no button {data} in {msgs:#?}"))
+        .message_id
+}
+
+/// Jan resets his password with e-mail + authenticator code, driven through `say`/`press`.
+async fn jan_resets<S, P>(r: &Rig, say: S, press: P)
+where
+    S: Fn(&str) -> i32,
+    P: Fn(i32, &str),
+{
+    let f = &r.fake;
+    let n = f.sent().len();
+    say("hoi");
+    let m = replies(f, n).await;
+    assert!(all_text(&m).contains("Wat is je loginnaam?"), "{m:#?}");
+
+    let n = f.sent().len();
+    say(JAN);
+    let m = replies(f, n).await;
+    let reason_msg = button_message(&m, "reason:forgot");
+
+    let n = f.sent().len();
+    press(reason_msg, "reason:forgot");
+    let m = replies(f, n).await;
+    assert!(
+        f.keyboards_removed().contains(&(CHAT, reason_msg)),
+        "used keyboard removed"
+    );
+    assert!(!f.callbacks_answered().is_empty());
+    let choose = button_message(&m, "method:email");
+
+    let n = f.sent().len();
+    press(choose, "method:email");
+    let m = replies(f, n).await;
+    assert!(all_text(&m).contains("ja*****@pr*****.example"));
+    let code = r.t.last_code("email").await;
+
+    let n = f.sent().len();
+    say(&code);
+    let m = replies(f, n).await;
+    let choose = button_message(&m, "method:totp");
+
+    let n = f.sent().len();
+    press(choose, "method:totp");
+    replies(f, n).await;
+
+    let n = f.sent().len();
+    say(&r.t.totp(JAN_TOTP, 0));
+    let m = replies(f, n).await;
+    assert!(
+        all_text(&m).contains("verwijder je bericht"),
+        "the prompt says the secret will be deleted: {m:#?}"
+    );
+
+    let before = r.t.password_hash(JAN).await;
+    let n = f.sent().len();
+    let first = say(GOOD_PASSWORD);
+    replies(f, n).await;
+    let n = f.sent().len();
+    let second = say(GOOD_PASSWORD);
+    let m = replies(f, n).await;
+    assert!(
+        all_text(&m).contains("Je wachtwoord is gewijzigd"),
+        "{m:#?}"
+    );
+    let deleted = f.deleted();
+    assert!(
+        deleted.contains(&(CHAT, first)) && deleted.contains(&(CHAT, second)),
+        "password messages deleted: {deleted:?}"
+    );
+    assert_ne!(r.t.password_hash(JAN).await, before);
+    assert!(r.t.sign_in(JAN, GOOD_PASSWORD).await);
+    // Nothing the bot sent repeats a secret.
+    let everything = all_text(&f.sent());
+    assert!(!everything.contains(GOOD_PASSWORD) && !everything.contains(&code));
+}
+
+#[tokio::test]
+async fn jan_resets_his_password_through_long_polling() {
+    let r = rig().await;
+    assert!(!r.tg.check().await.unwrap().is_empty());
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    let fake = &r.fake;
+    jan_resets(
+        &r,
+        |text| fake.user_says(CHAT, USER, Some("nl"), text).1,
+        |msg, data| {
+            fake.user_presses(CHAT, USER, msg, data);
+        },
+    )
+    .await;
+    r.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), polling)
+        .await
+        .expect("polling stops on shutdown")
+        .unwrap()
+        .unwrap();
+}
+
+async fn serve_webhook(r: &Rig) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = r.tg.webhook_router(SECRET);
+    let stop = r.shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    r.tg.register_webhook(&url, SECRET).await.unwrap();
+    assert_eq!(
+        r.fake.webhook(),
+        Some((format!("{url}{WEBHOOK_PATH}"), Some(SECRET.to_string())))
+    );
+    url
+}
+
+async fn post(url: &str, secret: Option<&str>, body: &serde_json::Value) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}{WEBHOOK_PATH}"))
+        .json(body);
+    if let Some(s) = secret {
+        req = req.header(SECRET_HEADER, s);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn jan_resets_his_password_through_the_webhook() {
+    let r = rig().await;
+    let url = serve_webhook(&r).await;
+    let fake = &r.fake;
+    // Telegram calls the webhook; the test plays Telegram with the fake's update JSON.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let poster = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            while let Some(body) = rx.recv().await {
+                assert_eq!(post(&url, Some(SECRET), &body).await, 200);
+            }
+        })
+    };
+    jan_resets(
+        &r,
+        |text| {
+            let (json, _, msg) = fake.message_update_json(CHAT, USER, Some("nl"), text);
+            tx.send(json).unwrap();
+            msg
+        },
+        |msg, data| {
+            let (json, _) = fake.callback_update_json(CHAT, USER, msg, data);
+            tx.send(json).unwrap();
+        },
+    )
+    .await;
+    drop(tx);
+    poster.await.unwrap();
+    r.shutdown.cancel();
+    r.tg.drain().await;
+}
+
+#[tokio::test]
+async fn a_forged_webhook_secret_is_refused_and_nothing_is_processed() {
+    let r = rig().await;
+    let url = serve_webhook(&r).await;
+    let (json, _, _) = r.fake.message_update_json(CHAT, USER, Some("nl"), "hoi");
+    assert_eq!(post(&url, None, &json).await, 401);
+    assert_eq!(post(&url, Some("webhook-secret_124"), &json).await, 401);
+    assert_eq!(post(&url, Some(""), &json).await, 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(r.fake.sent().is_empty());
+    // The same update with the right secret is then processed: the refusals did not record it.
+    assert_eq!(post(&url, Some(SECRET), &json).await, 200);
+    replies(&r.fake, 0).await;
+}
+
+#[tokio::test]
+async fn a_repeated_update_is_processed_once() {
+    let r = rig().await;
+    let url = serve_webhook(&r).await;
+    let (json, _, _) = r.fake.message_update_json(CHAT, USER, Some("nl"), "hoi");
+    assert_eq!(post(&url, Some(SECRET), &json).await, 200);
+    let first = replies(&r.fake, 0).await;
+    assert_eq!(post(&url, Some(SECRET), &json).await, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.fake.sent().len(), first.len(), "the repeat was dropped");
+}
+
+#[tokio::test]
+async fn repeated_update_ids_are_remembered_across_a_restart() {
+    let r = rig().await;
+    let (json, _, _) = r.fake.message_update_json(CHAT, USER, Some("nl"), "hoi");
+    // As the webhook does: from the raw text (teloxide's Update does not parse from a Value).
+    let update: teloxide::types::Update = serde_json::from_str(&json.to_string()).unwrap();
+    r.tg.accept(update.clone()).await;
+    replies(&r.fake, 0).await;
+    let n = r.fake.sent().len();
+    // A new process on the same database.
+    let t = r.t.reopen().await;
+    let tg = Telegram::new(
+        TOKEN,
+        &r.fake.url,
+        Arc::clone(&t.app.core),
+        Arc::clone(&t.app.localizer),
+        CancellationToken::new(),
+    )
+    .unwrap();
+    tg.accept(update).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.fake.sent().len(), n);
+}
+
+#[tokio::test]
+async fn a_group_chat_is_told_to_use_a_private_chat() {
+    let r = rig().await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    r.fake.group_says(-1001, USER, "wachtwoord vergeten");
+    let m = replies(&r.fake, 0).await;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].chat_id, -1001);
+    assert!(m[0].text.contains("alleen in een privégesprek"), "{m:#?}");
+    assert!(m[0].buttons.is_empty());
+    assert!(r
+        .t
+        .app
+        .store
+        .load_conversation("telegram:-1001")
+        .await
+        .unwrap()
+        .is_none());
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_language_comes_from_the_users_telegram_client() {
+    let r = rig().await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    r.fake.user_says(CHAT, USER, Some("en-GB"), "hello");
+    let m = replies(&r.fake, 0).await;
+    assert!(all_text(&m).contains("What is your login name?"), "{m:#?}");
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let r = rig().await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    r.fake.fail_next(
+        "sendMessage",
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+    );
+    let started = std::time::Instant::now();
+    r.fake.user_says(CHAT, USER, Some("nl"), "hoi");
+    let m = replies(&r.fake, 0).await;
+    assert!(all_text(&m).contains("Wat is je loginnaam?"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retry_after honoured"
+    );
+    assert_eq!(r.fake.calls("sendMessage"), 2, "one 429, then the reply");
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
+
+/// teloxide itself waits 10 s before reading a 5xx answer; the adapter then retries.
+#[tokio::test]
+async fn a_server_error_is_retried() {
+    let r = rig().await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    r.fake.fail_next(
+        "sendMessage",
+        502,
+        json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+    );
+    r.fake.user_says(CHAT, USER, Some("nl"), "hoi");
+    r.fake.wait_for_sent(1, Duration::from_secs(30)).await;
+    assert!(all_text(&r.fake.sent()).contains("Wat is je loginnaam?"));
+    assert_eq!(r.fake.calls("sendMessage"), 2, "one 502, then the reply");
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_ends_the_conversation_quietly() {
+    let r = rig().await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    r.fake.user_says(CHAT, USER, Some("nl"), "hoi");
+    replies(&r.fake, 0).await;
+    let n = r.fake.sent().len();
+    r.fake.user_says(CHAT, USER, Some("nl"), JAN);
+    let m = replies(&r.fake, n).await;
+    let reason = button_message(&m, "reason:forgot");
+    let n = r.fake.sent().len();
+    r.fake.block_chat(CHAT);
+    r.fake.user_presses(CHAT, USER, reason, "reason:forgot");
+    // The recovery opened by that press is ended, without anything more being sent.
+    let mut ended = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if r.t
+            .audit(JAN)
+            .await
+            .contains(&("recovery_ended".into(), None, "cancelled".into()))
+        {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "{:?}", r.t.audit(JAN).await);
+    assert_eq!(r.fake.sent().len(), n);
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
