@@ -87,3 +87,41 @@ fn a_bad_language_flag_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("use nl or en"));
 }
+
+#[test]
+fn chat_with_a_configuration_uses_its_database_and_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sspr.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[directory]\nseed_demo = true\n[providers]\noutbox = \"{}\"\n",
+            dir.path().join("conf.db").display(),
+            dir.path().join("mail.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let mut chat = bin()
+        .args(["chat", "--json", "--config"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = chat.stdin.take().unwrap();
+        for line in [
+            r#"{"text":"j.k.devries@bedrijf.nl"}"#,
+            r#"{"button":"reason:forgot"}"#,
+            r#"{"button":"method:email"}"#,
+        ] {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = chat.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+    assert!(dir.path().join("conf.db").exists());
+    let mail = std::fs::read_to_string(dir.path().join("mail.jsonl")).unwrap();
+    assert!(mail.contains("jan.devries@privemail.example"));
+}

@@ -388,3 +388,31 @@ async fn a_user_who_blocked_the_bot_ends_the_conversation_quietly() {
     r.shutdown.cancel();
     polling.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn turns_of_one_chat_run_in_order_while_chats_run_side_by_side() {
+    let r = rig().await;
+    // Everything is queued before the bot polls, so it all arrives in one batch.
+    for chat in [CHAT, CHAT + 1] {
+        r.fake.user_says(chat, chat, Some("nl"), "hoi");
+        r.fake.user_says(chat, chat, Some("nl"), JAN);
+        r.fake
+            .user_says(chat, chat, Some("nl"), "wachtwoord vergeten");
+    }
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    replies(&r.fake, 0).await;
+    let sent = r.fake.wait_for_sent(6, Duration::from_secs(10)).await;
+    for chat in [CHAT, CHAT + 1] {
+        let texts: Vec<&str> = sent
+            .iter()
+            .filter(|m| m.chat_id == chat)
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(texts.len(), 3, "{texts:#?}");
+        assert!(texts[0].contains("Wat is je loginnaam?"), "{texts:#?}");
+        assert!(texts[1].contains("Waarmee kan ik je helpen"), "{texts:#?}");
+        assert!(texts[2].contains("Verificatiestap 1 van 2"), "{texts:#?}");
+    }
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
