@@ -158,3 +158,34 @@ fn a_bad_configuration_file_stops_serve_with_the_key_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unreachable_telegram_stops_serve_without_printing_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("sspr.toml");
+    let text = config_text(
+        dir.path(),
+        "127.0.0.1:0",
+        Some(&format!("http://127.0.0.1:{closed}")),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("getMe failed"), "{err}");
+    assert!(
+        !err.contains("serve-test"),
+        "the bot token leaked into the output:\n{err}"
+    );
+}
