@@ -6,27 +6,38 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::{Config, SmsProvider};
 use crate::directory::EmbeddedDirectory;
 use crate::i18n::Localizer;
+use crate::providers::bird::BirdSms;
+use crate::providers::duo::DuoPush;
+use crate::providers::smtp::SmtpEmail;
+use crate::providers::twilio::TwilioSms;
+use crate::providers::twilio_voice::TwilioVoice;
 use crate::providers::{Outbox, Providers};
-use crate::recovery::{Clock, Core, Keys, Rules};
+use crate::recovery::{Clock, Core, Keys, PhoneAnswer, Rules};
 use crate::store::Store;
+use tokio::sync::mpsc;
 
 /// Everything a channel needs.
 pub struct App {
     pub core: Arc<Core>,
     pub store: Store,
     pub directory: Arc<EmbeddedDirectory>,
-    pub outbox: Arc<Outbox>,
+    /// The development outbox, when it replaces the real providers.
+    pub outbox: Option<Arc<Outbox>>,
     pub localizer: Arc<Localizer>,
+    /// Results providers learn by themselves (Duo push answers), for `serve` to hand to
+    /// [`Core::late_result`].
+    pub late_results: Option<mpsc::UnboundedReceiver<(String, PhoneAnswer)>>,
 }
 
 /// Where things live; the demo and a configuration file both come down to this.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub db: PathBuf,
-    pub outbox: PathBuf,
+    /// Set: every method goes to this development outbox. Unset: the real providers.
+    pub outbox: Option<PathBuf>,
     pub key_file: PathBuf,
     pub seed_demo: bool,
 }
@@ -40,11 +51,7 @@ impl Settings {
                 .key_file
                 .clone()
                 .unwrap_or_else(|| default_key_path(&db)),
-            outbox: config
-                .providers
-                .outbox
-                .clone()
-                .context("providers.outbox is required")?,
+            outbox: config.providers.outbox.clone(),
             seed_demo: config.directory.seed_demo,
             db,
         })
@@ -59,8 +66,77 @@ pub fn default_key_path(db: &Path) -> PathBuf {
 }
 
 impl App {
+    /// Opens the app with the development outbox (or no provider at all when `settings.outbox`
+    /// is unset).
     pub async fn open(
         settings: &Settings,
+        clock: Arc<dyn Clock>,
+        rules: Rules,
+    ) -> anyhow::Result<Self> {
+        let localizer = Arc::new(Localizer::new().context("loading translations")?);
+        let outbox = settings.outbox.as_ref().map(|p| Arc::new(Outbox::new(p)));
+        let providers = outbox.clone().map(Providers::outbox).unwrap_or_default();
+        Self::open_with(settings, providers, outbox, localizer, clock, rules).await
+    }
+
+    /// Opens the app with the providers of a configuration: the outbox if `[providers] outbox`
+    /// is set, otherwise `[email]` and `[sms]`.
+    pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let settings = Settings::from_config(config)?;
+        if settings.outbox.is_some() {
+            return Self::open(&settings, clock, Rules::default()).await;
+        }
+        let localizer = Arc::new(Localizer::new().context("loading translations")?);
+        let mut providers = Providers::default();
+        if let Some(email) = &config.email {
+            providers.email = Some(Arc::new(
+                SmtpEmail::new(email, Arc::clone(&localizer)).context("[email]")?,
+            ));
+        }
+        let (late_tx, late_rx) = mpsc::unbounded_channel();
+        if let Some(account) = config.voice_account() {
+            let public = config
+                .http
+                .public_url
+                .as_deref()
+                .context("[voice] needs http.public_url")?;
+            providers.voice = Some(Arc::new(
+                TwilioVoice::new(&account, public, Arc::clone(&localizer)).context("[voice]")?,
+            ));
+        }
+        if let Some(push) = &config.push {
+            providers.push = Some(Arc::new(
+                DuoPush::new(push, Arc::clone(&localizer), late_tx).context("[push]")?,
+            ));
+        }
+        if let Some(sms) = &config.sms {
+            providers.sms = Some(match sms.provider {
+                SmsProvider::Twilio => {
+                    Arc::new(TwilioSms::new(sms, Arc::clone(&localizer)).context("[sms]")?)
+                }
+                SmsProvider::Bird => {
+                    Arc::new(BirdSms::new(sms, Arc::clone(&localizer)).context("[sms]")?)
+                }
+            });
+        }
+        let mut app = Self::open_with(
+            &settings,
+            providers,
+            None,
+            localizer,
+            clock,
+            Rules::default(),
+        )
+        .await?;
+        app.late_results = Some(late_rx);
+        Ok(app)
+    }
+
+    async fn open_with(
+        settings: &Settings,
+        providers: Providers,
+        outbox: Option<Arc<Outbox>>,
+        localizer: Arc<Localizer>,
         clock: Arc<dyn Clock>,
         rules: Rules,
     ) -> anyhow::Result<Self> {
@@ -70,11 +146,10 @@ impl App {
         if settings.seed_demo {
             crate::demo::seed_if_empty(&store, &directory, &keys, clock.now().timestamp()).await?;
         }
-        let outbox = Arc::new(Outbox::new(&settings.outbox));
         let core = Arc::new(Core::new(
             store.clone(),
             directory.clone(),
-            Providers::outbox(outbox.clone()),
+            providers,
             keys,
             clock,
             rules,
@@ -84,11 +159,8 @@ impl App {
             store,
             directory,
             outbox,
-            localizer: Arc::new(Localizer::new().context("loading translations")?),
+            localizer,
+            late_results: None,
         })
-    }
-
-    pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        Self::open(&Settings::from_config(config)?, clock, Rules::default()).await
     }
 }

@@ -29,6 +29,14 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     pub telegram: Option<TelegramConfig>,
+    /// E-mail codes and notices over SMTP (unless `providers.outbox` is set).
+    pub email: Option<EmailConfig>,
+    /// SMS codes through Twilio or Bird (unless `providers.outbox` is set).
+    pub sms: Option<SmsConfig>,
+    /// Verification calls through Twilio (unless `providers.outbox` is set).
+    pub voice: Option<VoiceConfig>,
+    /// Push approval through Duo (unless `providers.outbox` is set).
+    pub push: Option<PushConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,8 +82,150 @@ pub struct DirectoryConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProvidersConfig {
     /// Development outbox: what e-mail, SMS, voice and push would send goes to this JSON-lines
-    /// file instead. The only provider today.
+    /// file instead. When set it replaces every real provider.
     pub outbox: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP, for a relay on the same host or network only.
+    None,
+    /// Upgrade with STARTTLS (port 587); the connection fails if the server does not offer it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// Optional SMTP login.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. `SSPR <sspr@bedrijf.nl>`.
+    pub from: String,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_provider_timeout() -> u64 {
+    10
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Twilio,
+    Bird,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    pub provider: SmsProvider,
+    /// `https://api.twilio.com` or `https://rest.messagebird.com`; overridable for tests.
+    pub base_url: Option<String>,
+    /// Twilio: the account SID and auth token (HTTP Basic auth).
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub auth_token_file: Option<PathBuf>,
+    /// Twilio: the sending number (E.164), or instead a Messaging Service SID.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    /// Bird (MessageBird): the access key, and the originator (number or up to 11 letters).
+    pub access_key: Option<Secret>,
+    pub access_key_file: Option<PathBuf>,
+    pub originator: Option<String>,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceProvider {
+    Twilio,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceConfig {
+    pub provider: VoiceProvider,
+    /// Default `https://api.twilio.com`; overridable for tests and proxies.
+    pub base_url: Option<String>,
+    /// The Twilio account; when left out, `[sms]`'s (if that is Twilio) is used.
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub auth_token_file: Option<PathBuf>,
+    /// The calling number (E.164); when left out, `[sms] from`.
+    pub from: Option<String>,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl VoiceConfig {
+    pub fn base_url(&self) -> &str {
+        self.base_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
+            .unwrap_or("https://api.twilio.com")
+    }
+}
+
+/// A Twilio account as the voice provider uses it, after falling back to `[sms]`.
+#[derive(Clone, Debug)]
+pub struct TwilioAccount {
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PushProvider {
+    Duo,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    pub provider: PushProvider,
+    /// `https://api-xxxxxxxx.duosecurity.com`.
+    pub api_host: String,
+    pub integration_key: String,
+    pub secret_key: Option<Secret>,
+    pub secret_key_file: Option<PathBuf>,
+    /// How long a push waits for an answer.
+    #[serde(default = "default_push_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_push_timeout() -> u64 {
+    60
+}
+
+impl SmsConfig {
+    /// The API base URL: configured, or the provider's public one.
+    pub fn base_url(&self) -> &str {
+        match (&self.base_url, self.provider) {
+            (Some(u), _) => u.trim_end_matches('/'),
+            (None, SmsProvider::Twilio) => "https://api.twilio.com",
+            (None, SmsProvider::Bird) => "https://rest.messagebird.com",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -295,6 +445,19 @@ impl Config {
     }
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(e) = &mut self.email {
+            resolve(&mut e.password, &e.password_file, "email.password")?;
+        }
+        if let Some(s) = &mut self.sms {
+            resolve(&mut s.auth_token, &s.auth_token_file, "sms.auth_token")?;
+            resolve(&mut s.access_key, &s.access_key_file, "sms.access_key")?;
+        }
+        if let Some(v) = &mut self.voice {
+            resolve(&mut v.auth_token, &v.auth_token_file, "voice.auth_token")?;
+        }
+        if let Some(p) = &mut self.push {
+            resolve(&mut p.secret_key, &p.secret_key_file, "push.secret_key")?;
+        }
         if let Some(t) = &mut self.telegram {
             resolve(&mut t.token, &t.token_file, "telegram.token")?;
             resolve(
@@ -323,11 +486,116 @@ impl Config {
                 "only \"embedded\" is implemented so far (LDAP and Graph are not yet)",
             ));
         }
-        if self.providers.outbox.is_none() {
+        if self.providers.outbox.is_none()
+            && self.email.is_none()
+            && self.sms.is_none()
+            && self.voice.is_none()
+            && self.push.is_none()
+        {
             return Err(invalid(
                 "providers.outbox",
-                "required: the development outbox is the only provider implemented so far",
+                "no way to send codes: set providers.outbox (development) or [email] / [sms]",
             ));
+        }
+        if let Some(e) = &self.email {
+            if e.smtp_host.trim().is_empty() {
+                return Err(invalid("email.smtp_host", "required"));
+            }
+            if e.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(invalid(
+                    "email.from",
+                    "not an address like \"SSPR <sspr@bedrijf.nl>\"",
+                ));
+            }
+            if e.username.is_some() != e.password.is_some() {
+                return Err(invalid(
+                    "email.username",
+                    "username and password go together",
+                ));
+            }
+            if e.tls == SmtpTls::None && e.username.is_some() {
+                return Err(invalid(
+                    "email.tls",
+                    "\"none\" would send the SMTP password in the clear",
+                ));
+            }
+        }
+        if let Some(s) = &self.sms {
+            if !(s.base_url().starts_with("https://") || s.base_url().starts_with("http://")) {
+                return Err(invalid("sms.base_url", "must be an http(s) URL"));
+            }
+            match s.provider {
+                SmsProvider::Twilio => {
+                    if s.account_sid.is_none() {
+                        return Err(invalid("sms.account_sid", "required for Twilio"));
+                    }
+                    if s.auth_token.is_none() {
+                        return Err(invalid(
+                            "sms.auth_token",
+                            "required for Twilio (or sms.auth_token_file)",
+                        ));
+                    }
+                    if s.from.is_none() == s.messaging_service_sid.is_none() {
+                        return Err(invalid(
+                            "sms.from",
+                            "set exactly one of sms.from and sms.messaging_service_sid",
+                        ));
+                    }
+                }
+                SmsProvider::Bird => {
+                    if s.access_key.is_none() {
+                        return Err(invalid(
+                            "sms.access_key",
+                            "required for Bird (or sms.access_key_file)",
+                        ));
+                    }
+                    if s.originator.is_none() {
+                        return Err(invalid("sms.originator", "required for Bird"));
+                    }
+                }
+            }
+        }
+        if let Some(v) = &self.voice {
+            if self.http.public_url.is_none() {
+                return Err(invalid("http.public_url", "required for [voice]: Twilio fetches the call's script and reports its outcome there"));
+            }
+            let sms_twilio = self
+                .sms
+                .as_ref()
+                .filter(|s| s.provider == SmsProvider::Twilio);
+            if v.account_sid.is_none() && sms_twilio.and_then(|s| s.account_sid.as_ref()).is_none()
+            {
+                return Err(invalid(
+                    "voice.account_sid",
+                    "required (or a Twilio [sms] to share it with)",
+                ));
+            }
+            if v.auth_token.is_none() && sms_twilio.and_then(|s| s.auth_token.as_ref()).is_none() {
+                return Err(invalid(
+                    "voice.auth_token",
+                    "required (or a Twilio [sms] to share it with)",
+                ));
+            }
+            if v.from.is_none() && sms_twilio.and_then(|s| s.from.as_ref()).is_none() {
+                return Err(invalid(
+                    "voice.from",
+                    "required: the number calls come from",
+                ));
+            }
+        }
+        if let Some(p) = &self.push {
+            if !p.api_host.starts_with("https://") && !p.api_host.starts_with("http://") {
+                return Err(invalid(
+                    "push.api_host",
+                    "must be an http(s) URL, e.g. https://api-xxxxxxxx.duosecurity.com",
+                ));
+            }
+            if p.secret_key.is_none() {
+                return Err(invalid(
+                    "push.secret_key",
+                    "required (or push.secret_key_file)",
+                ));
+            }
         }
         if let Some(url) = &self.http.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -375,6 +643,31 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The Twilio account for calls: `[voice]`'s own keys, each falling back to a Twilio `[sms]`.
+    pub fn voice_account(&self) -> Option<TwilioAccount> {
+        let v = self.voice.as_ref()?;
+        let sms = self
+            .sms
+            .as_ref()
+            .filter(|s| s.provider == SmsProvider::Twilio);
+        Some(TwilioAccount {
+            base_url: v.base_url().to_string(),
+            account_sid: v
+                .account_sid
+                .clone()
+                .or_else(|| sms.and_then(|s| s.account_sid.clone()))?,
+            auth_token: v
+                .auth_token
+                .clone()
+                .or_else(|| sms.and_then(|s| s.auth_token.clone()))?,
+            from: v
+                .from
+                .clone()
+                .or_else(|| sms.and_then(|s| s.from.clone()))?,
+            timeout_secs: v.timeout_secs,
+        })
     }
 
     /// The SQLite file named by `database.url`.

@@ -97,7 +97,7 @@ pub async fn open(
     App::open(
         &Settings {
             db: db.to_path_buf(),
-            outbox: outbox.to_path_buf(),
+            outbox: Some(outbox.to_path_buf()),
             key_file: crate::app::default_key_path(db),
             seed_demo: true,
         },

@@ -17,11 +17,12 @@
 //! - [`recovery`] — the core that carries out effects: codes, throttles, TOTP, security answers,
 //!   audit log, notifications, and the check that two distinct methods passed before any reset.
 //! - [`directory`] — the `Directory` trait (find, reset, unlock) and its embedded SQLite backend.
-//! - [`providers`] — e-mail, SMS, call and push senders; the development outbox.
+//! - [`providers`] — e-mail, SMS, call and push senders: SMTP, Twilio, Bird, Duo, and the
+//!   development outbox.
 //! - [`hashing`] — argon2id for passwords and security answers, off the async threads.
 //! - [`store`] — SQLite via sqlx: conversations, recoveries, challenges, counters, audit log.
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
-//! - [`channels`] — chat adapters; today the console (interactive and JSON lines).
+//! - [`channels`] — chat adapters: the console (interactive and JSON lines) and Telegram.
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
 //! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.
 //! - [`app`] — wiring: store, directory, providers, key and core, from defaults or a config.

@@ -140,7 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The terminal chat keeps the screen for the conversation: warnings only.
             init_logging("warn", config.log.format == LogFormat::Json);
             let app = App::from_config(&config, Arc::new(SystemClock)).await?;
-            let outbox = app.outbox.path().display().to_string();
+            let outbox = match &app.outbox {
+                Some(o) => o.path().display().to_string(),
+                None => "-".to_string(),
+            };
             run_console(app, json, lang, &outbox).await
         }
         Command::Demo {

@@ -13,8 +13,15 @@ struct VerificationLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: &'static str,
+    method: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    provider_errors: Family<ProviderLabels, Counter>,
     turns: Counter,
     verifications: Family<VerificationLabels, Counter>,
     resets: Counter,
@@ -42,6 +49,12 @@ impl Metrics {
         let resets = Counter::default();
         let unlocks = Counter::default();
         let errors = Counter::default();
+        let provider_errors = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "provider_errors",
+            "Codes, calls, pushes and notices a provider failed to take (4xx/5xx, timeout, down)",
+            provider_errors.clone(),
+        );
         registry.register("turns", "Conversation turns handled", turns.clone());
         registry.register(
             "verifications",
@@ -57,6 +70,7 @@ impl Metrics {
         );
         Self {
             registry,
+            provider_errors,
             turns,
             verifications,
             resets,
@@ -87,6 +101,13 @@ impl Metrics {
         self.errors.inc();
     }
 
+    /// A provider outage shows here, by provider and method.
+    pub fn provider_error(&self, provider: &'static str, method: &'static str) {
+        self.provider_errors
+            .get_or_create(&ProviderLabels { provider, method })
+            .inc();
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -109,7 +130,12 @@ mod tests {
         m.turn();
         m.verification("email", "passed");
         m.reset();
+        m.provider_error("twilio", "sms");
         let text = m.encode();
+        assert!(
+            text.contains("sspr_provider_errors_total{provider=\"twilio\",method=\"sms\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("sspr_turns_total 2"), "{text}");
         assert!(
             text.contains("sspr_verifications_total{method=\"email\",outcome=\"passed\"} 1"),

@@ -14,13 +14,46 @@ use crate::config::{Config, TelegramMode};
 
 /// Runs until `shutdown` is cancelled. `listener` is bound by the caller (port 0 in tests).
 pub async fn serve(
-    app: App,
+    mut app: App,
     config: &Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener address")?;
     let mut router = crate::http::router(Arc::clone(&app.core));
+    // Twilio's call script and callbacks, when calls go through Twilio.
+    if let (None, Some(account), Some(public)) =
+        (&app.outbox, config.voice_account(), &config.http.public_url)
+    {
+        router = router.merge(crate::providers::twilio_voice::router(
+            Arc::clone(&app.core),
+            Arc::clone(&app.localizer),
+            account.auth_token,
+            public.clone(),
+        ));
+    }
+    // Results providers learn by themselves (push answers) go into their conversations.
+    if let Some(mut results) = app.late_results.take() {
+        let core = Arc::clone(&app.core);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    r = results.recv() => r,
+                    _ = stop.cancelled() => None,
+                };
+                let Some((challenge, answer)) = next else {
+                    break;
+                };
+                if let Err(e) = core.late_result(&challenge, answer).await {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "a late result could not be delivered"
+                    );
+                }
+            }
+        });
+    }
     let mut telegram = None;
     let mut polling = None;
     match &config.telegram {
@@ -34,6 +67,7 @@ pub async fn serve(
                 shutdown.clone(),
             )?;
             let name = tg.check().await?;
+            app.core.register_outbound("telegram", tg.clone());
             match tc.mode {
                 TelegramMode::Polling => {
                     tracing::info!(bot = %name, "telegram: long polling");

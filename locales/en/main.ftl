@@ -50,7 +50,7 @@ question-childhood-street = In which street did you live as a child?
 question-unknown = (This question is no longer available; type any answer or choose another method.)
 
 ## Authenticator app (steps 9 and 10)
-push-sent = We sent a notification to your Authenticator app. Open the app, pick { $number } and tap Approve.
+push-sent = We sent a notification with the number { $number } to your Authenticator app. Open the app, check that number (or pick it if the app asks for it) and tap Approve.
 button-push-again = Send the notification again
 push-denied = You denied the notification. If that was not you, please contact the ICT Service Desk.
 enter-totp = Open the Authenticator app, select your work account and type the six-digit one-time code here.
@@ -116,3 +116,62 @@ console-error = Something went wrong on our side; nothing was changed. Please tr
 telegram-private-only = I only help in a private chat. Please send me a direct message.
 telegram-secret-note = (I will delete your message as soon as I have read it.)
 telegram-text-only = I only understand text messages. Type your answer or pick a button.
+
+## SMS (the text message itself: short, GSM-7, no emoji)
+sms-code-text = Your password reset verification code: { $code }. Valid for { $minutes } minutes. Do not share this code with anyone.
+
+## E-mail (SMTP): subject, text and HTML of the messages to the private e-mail address
+email-code-subject = Your password reset verification code
+email-code-text =
+    Hello,
+
+    Your verification code is: { $code }
+
+    Type this code in the chat with the password assistant. The code is valid for { $minutes } minutes and works only once.
+
+    Did you not ask for a code? Then someone else may be trying to get into your account. Do not share this code with anyone, and call the ICT Service Desk on 020-40 777 55.
+email-code-html =
+    <p>Hello,</p>
+    <p>Your verification code is: <strong style="font-size:1.4em;letter-spacing:0.1em">{ $code }</strong></p>
+    <p>Type this code in the chat with the password assistant. The code is valid for { $minutes } minutes and works only once.</p>
+    <p>Did you not ask for a code? Then someone else may be trying to get into your account. Do not share this code with anyone, and call the ICT Service Desk on 020-40 777 55.</p>
+email-notice-password-reset-subject = The password of your account was changed
+email-notice-password-reset-text =
+    Hello,
+
+    The password of your account { $account } was just changed through the password assistant in the chat.
+
+    Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+email-notice-password-reset-html =
+    <p>Hello,</p>
+    <p>The password of your account <strong>{ $account }</strong> was just changed through the password assistant in the chat.</p>
+    <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>
+email-notice-unlocked-subject = Your account was unlocked
+email-notice-unlocked-text =
+    Hello,
+
+    Your account { $account } was just unlocked through the password assistant in the chat. Your password was not changed.
+
+    Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+email-notice-unlocked-html =
+    <p>Hello,</p>
+    <p>Your account <strong>{ $account }</strong> was just unlocked through the password assistant in the chat. Your password was not changed.</p>
+    <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>
+
+## Voice call (what the person called hears; and what the chat says when the call was not answered)
+voice-call-prompt = This is the password reset for your work account. Press the hash key to confirm that this is you. Did you not ask for this? Then hang up.
+voice-call-thanks = Thank you. You can hang up now and carry on in the chat.
+voice-call-no-input = We did not hear a key. Please carry on in the chat. Goodbye.
+call-ended-busy = Your phone was busy, so we could not call you. Choose another method or have us call you again.
+call-ended-no-answer = The call was not answered. Choose another method or have us call you again.
+call-ended-failed = We could not call you. Please choose another method.
+
+## Duo push
+
+# In the Duo Mobile push, in front of the number that the chat also shows ("Number=42").
+duo-push-number-label = Number
+# The kind of request Duo Mobile shows in the push.
+duo-push-type = Password reset
+
+## Results that arrive later
+push-expired = The notification was not answered in time. Choose another method or try again.

@@ -50,7 +50,7 @@ question-childhood-street = In welke straat woonde je als kind?
 question-unknown = (Deze vraag is niet meer beschikbaar; typ een willekeurig antwoord of kies een andere methode.)
 
 ## Authenticator-app (stap 9 en 10)
-push-sent = We hebben een melding naar je Authenticator-app gestuurd. Open de app, kies { $number } en druk op Goedkeuren.
+push-sent = We hebben een melding met het nummer { $number } naar je Authenticator-app gestuurd. Open de app, controleer dat nummer (of kies het als de app erom vraagt) en druk op Goedkeuren.
 button-push-again = Stuur de melding opnieuw
 push-denied = Je hebt de melding afgewezen. Was jij dat niet? Neem dan contact op met de ICT Servicedesk.
 enter-totp = Open de Authenticator-app, selecteer je zakelijke account en typ hier de eenmalige code van zes cijfers.
@@ -116,3 +116,62 @@ console-error = Er ging iets mis aan onze kant; er is niets gewijzigd. Probeer h
 telegram-private-only = Ik help alleen in een privégesprek. Stuur me een persoonlijk bericht.
 telegram-secret-note = (Ik verwijder je bericht meteen nadat ik het gelezen heb.)
 telegram-text-only = Ik begrijp alleen tekstberichten. Typ je antwoord of kies een knop.
+
+## SMS (de tekst van het bericht zelf: kort, GSM-7, geen emoji)
+sms-code-text = Je verificatiecode voor wachtwoordherstel: { $code }. Geldig { $minutes } minuten. Deel deze code met niemand.
+
+## E-mail (SMTP): onderwerp, tekst en HTML van de berichten naar het privé e-mailadres
+email-code-subject = Je verificatiecode voor wachtwoordherstel
+email-code-text =
+    Hallo,
+
+    Je verificatiecode is: { $code }
+
+    Typ deze code in het chatgesprek met de wachtwoordhulp. De code is { $minutes } minuten geldig en werkt maar één keer.
+
+    Heb je geen code aangevraagd? Dan probeert misschien iemand anders bij je account te komen. Deel deze code met niemand en bel de ICT Servicedesk op 020-40 777 55.
+email-code-html =
+    <p>Hallo,</p>
+    <p>Je verificatiecode is: <strong style="font-size:1.4em;letter-spacing:0.1em">{ $code }</strong></p>
+    <p>Typ deze code in het chatgesprek met de wachtwoordhulp. De code is { $minutes } minuten geldig en werkt maar één keer.</p>
+    <p>Heb je geen code aangevraagd? Dan probeert misschien iemand anders bij je account te komen. Deel deze code met niemand en bel de ICT Servicedesk op 020-40 777 55.</p>
+email-notice-password-reset-subject = Het wachtwoord van je account is gewijzigd
+email-notice-password-reset-text =
+    Hallo,
+
+    Het wachtwoord van je account { $account } is zojuist gewijzigd via de wachtwoordhulp in de chat.
+
+    Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+email-notice-password-reset-html =
+    <p>Hallo,</p>
+    <p>Het wachtwoord van je account <strong>{ $account }</strong> is zojuist gewijzigd via de wachtwoordhulp in de chat.</p>
+    <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>
+email-notice-unlocked-subject = Je account is ontgrendeld
+email-notice-unlocked-text =
+    Hallo,
+
+    Je account { $account } is zojuist ontgrendeld via de wachtwoordhulp in de chat. Je wachtwoord is niet gewijzigd.
+
+    Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+email-notice-unlocked-html =
+    <p>Hallo,</p>
+    <p>Je account <strong>{ $account }</strong> is zojuist ontgrendeld via de wachtwoordhulp in de chat. Je wachtwoord is niet gewijzigd.</p>
+    <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>
+
+## Voice call (wat de gebelde hoort; en wat de chat zegt als de oproep niet werd opgenomen)
+voice-call-prompt = Dit is de wachtwoordherstel van je werkaccount. Druk op hekje om te bevestigen dat jij dit bent. Heb je dit niet aangevraagd? Hang dan op.
+voice-call-thanks = Bedankt. Je kunt nu ophangen en verdergaan in de chat.
+voice-call-no-input = We hebben geen toets gehoord. Ga verder in de chat. Tot ziens.
+call-ended-busy = Je telefoon was in gesprek, dus je kon niet gebeld worden. Kies een andere methode of laat je opnieuw bellen.
+call-ended-no-answer = De oproep werd niet opgenomen. Kies een andere methode of laat je opnieuw bellen.
+call-ended-failed = Het lukte niet om je te bellen. Kies een andere methode.
+
+## Duo push
+
+# In de melding van Duo Mobile, voor het getal dat ook in de chat staat ("Nummer=42").
+duo-push-number-label = Nummer
+# Het soort verzoek dat Duo Mobile in de melding toont.
+duo-push-type = Wachtwoordherstel
+
+## Resultaten die later binnenkomen
+push-expired = Er is op tijd geen antwoord op de melding gekomen. Kies een andere methode of probeer het opnieuw.

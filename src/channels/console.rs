@@ -161,17 +161,30 @@ pub async fn run_interactive(
     outbox: &str,
 ) -> anyhow::Result<()> {
     let chat = chat();
+    // Results that arrive later (a real call answered, a push approved) are printed as they come.
+    let shown = Arc::new(std::sync::Mutex::new(Shown::default()));
+    core.register_outbound(
+        "console",
+        Arc::new(PrintLate {
+            l10n: Arc::clone(&l10n),
+            shown: Arc::clone(&shown),
+        }),
+    );
     let lang_now = core.language(&chat, lang).await?;
     println!(
         "{}\n",
         l10n.text(lang_now, &Text::new("console-banner").arg("outbox", outbox))
     );
-    let mut buttons: Vec<String> = Vec::new();
-    let mut secret = false;
     if let Some(out) = core.current_prompt(&chat).await? {
-        (buttons, secret) = show(&l10n, &out);
+        remember(&shown, show(&l10n, &out));
     }
     loop {
+        let (buttons, secret) = {
+            let s = shown
+                .lock()
+                .expect("console state is never poisoned: no code panics holding it");
+            (s.buttons.clone(), s.secret)
+        };
         let lang_now = core.language(&chat, lang).await.unwrap_or(lang);
         if secret {
             println!("{}", l10n.text(lang_now, &Text::new("console-secret")));
@@ -191,9 +204,24 @@ pub async fn run_interactive(
             Request::Turn(Input::Text(line.clone()))
         };
         let out = run_request(&core, &chat, request, lang_now).await;
-        (buttons, secret) = show(&l10n, &out);
+        remember(&shown, show(&l10n, &out));
     }
     Ok(())
+}
+
+/// What the terminal shows last: the buttons numbers refer to, and whether a secret is expected.
+#[derive(Default)]
+struct Shown {
+    buttons: Vec<String>,
+    secret: bool,
+}
+
+fn remember(shown: &std::sync::Mutex<Shown>, (buttons, secret): (Vec<String>, bool)) {
+    let mut s = shown
+        .lock()
+        .expect("console state is never poisoned: no code panics holding it");
+    s.buttons = buttons;
+    s.secret = secret;
 }
 
 /// Which button a typed line picks: `N` for button N, or `/N` when a secret is expected (a bare
@@ -206,6 +234,22 @@ fn button_choice(line: &str, buttons: &[String], secret: bool) -> Option<String>
     };
     let n: usize = number.parse().ok()?;
     buttons.get(n.checked_sub(1)?).cloned()
+}
+
+/// Prints a late result's replies in the interactive terminal.
+struct PrintLate {
+    l10n: Arc<Localizer>,
+    shown: Arc<std::sync::Mutex<Shown>>,
+}
+
+#[async_trait::async_trait]
+impl crate::recovery::Outbound for PrintLate {
+    async fn deliver(&self, _chat: &ChatRef, out: TurnOutput) {
+        println!();
+        remember(&self.shown, show(&self.l10n, &out));
+        print!("> ");
+        let _ = std::io::stdout().flush();
+    }
 }
 
 /// Prints replies; returns the last buttons shown and whether a secret is expected next.

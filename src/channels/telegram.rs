@@ -36,7 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::dialogue::{Input, Lang, Text};
 use crate::i18n::Localizer;
-use crate::recovery::{ChatRef, Core, TurnOutput};
+use crate::recovery::{ChatRef, Core, Outbound, TurnOutput};
 
 /// The webhook's path on our HTTP server.
 pub const WEBHOOK_PATH: &str = "/telegram/webhook";
@@ -316,7 +316,7 @@ impl Telegram {
             }
         }
         let out = self.core.handle(&chat, Input::Text(text.to_string())).await;
-        self.deliver(&chat, chat_id, out).await;
+        self.send_turn(&chat, chat_id, out).await;
     }
 
     async fn on_callback(&self, q: CallbackQuery) {
@@ -349,11 +349,11 @@ impl Telegram {
             );
         }
         let out = self.core.handle(&chat, Input::Button(data.clone())).await;
-        self.deliver(&chat, chat_id, out).await;
+        self.send_turn(&chat, chat_id, out).await;
     }
 
     /// Sends a turn's replies; on a failed turn, a translated apology.
-    async fn deliver(&self, chat: &ChatRef, chat_id: ChatId, out: anyhow::Result<TurnOutput>) {
+    async fn send_turn(&self, chat: &ChatRef, chat_id: ChatId, out: anyhow::Result<TurnOutput>) {
         let out = match out {
             Ok(out) => out,
             Err(e) => {
@@ -484,6 +484,23 @@ fn is_gone(e: &RequestError) -> bool {
             ApiError::BotBlocked | ApiError::UserDeactivated | ApiError::CantInitiateConversation
         )
     )
+}
+
+/// Results that arrive later (a call answered, a push approved) are sent as messages of their
+/// own, as soon as the core has run their turn.
+#[async_trait::async_trait]
+impl Outbound for Telegram {
+    async fn deliver(&self, chat: &ChatRef, out: TurnOutput) {
+        let Some(chat_id) = chat
+            .conversation
+            .strip_prefix("telegram:")
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            tracing::error!("telegram: late result for a conversation that is not a Telegram chat");
+            return;
+        };
+        self.send_turn(chat, ChatId(chat_id), Ok(out)).await;
+    }
 }
 
 struct WebhookState {

@@ -564,6 +564,24 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             other => other,
         },
         Event::Verified { method, ok } => on_verdict(state, method, ok, out),
+        Event::PushExpired => match state {
+            State::AwaitPush { rec, .. } => {
+                out.reply(Reply::text(Text::new("push-expired")));
+                to_choose(rec, out)
+            }
+            other => other,
+        },
+        Event::CallEnded { why } => match state {
+            State::AwaitCall { rec } => {
+                out.reply(Reply::text(Text::new(match why {
+                    super::CallEnd::Busy => "call-ended-busy",
+                    super::CallEnd::NoAnswer => "call-ended-no-answer",
+                    super::CallEnd::Failed => "call-ended-failed",
+                })));
+                to_choose(rec, out)
+            }
+            other => other,
+        },
         Event::PushDenied => match state {
             State::AwaitPush { rec, .. } => {
                 out.reply(Reply::text(Text::new("push-denied")));
@@ -627,11 +645,28 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             other => other,
         },
         Event::Unavailable => {
-            out.reply(Reply::text(Text::new("unavailable")));
+            let sorry = Reply::text(Text::new("unavailable"));
             match state {
-                // Nothing was opened; elsewhere the user may simply try the same step again.
-                State::Starting { .. } => State::Idle,
-                other => other,
+                // Nothing was opened.
+                State::Starting { .. } => {
+                    out.reply(sorry);
+                    State::Idle
+                }
+                // A code, call or push could not go out: offer the other methods straight away.
+                State::EnterPhone { rec, .. }
+                | State::EnterCode { rec, .. }
+                | State::AwaitCall { rec }
+                | State::AwaitPush { rec, .. }
+                    if !can_finish(&rec) =>
+                {
+                    out.reply(sorry);
+                    to_choose(rec, out)
+                }
+                // Elsewhere the same step can simply be tried again.
+                other => {
+                    out.reply(sorry.with_buttons(prompt(&other).buttons));
+                    other
+                }
             }
         }
     }

@@ -71,6 +71,12 @@ pub enum Event {
     },
     /// The user pressed "deny" in the authenticator app.
     PushDenied,
+    /// The push was not answered in time.
+    PushExpired,
+    /// The call ended before anyone answered it.
+    CallEnded {
+        why: CallEnd,
+    },
     PasswordRejected {
         violations: Vec<PolicyViolation>,
     },
@@ -175,6 +181,24 @@ pub enum Effect {
         recovery_id: String,
         why: EndReason,
     },
+}
+
+/// Why a verification call did not get answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    Busy,
+    NoAnswer,
+    Failed,
+}
+
+impl CallEnd {
+    pub fn id(self) -> &'static str {
+        match self {
+            CallEnd::Busy => "busy",
+            CallEnd::NoAnswer => "no_answer",
+            CallEnd::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

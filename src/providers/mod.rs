@@ -1,8 +1,13 @@
 //! How codes, calls and pushes leave sspr-bot. Each method that leaves the chat has a small trait;
-//! real senders (SMTP, Twilio, Duo) implement them in a later issue. The development [`Outbox`]
+//! real senders implement them (SMTP e-mail; Twilio and Bird SMS). The development [`Outbox`]
 //! implements all four by writing what would be sent to a JSON-lines file.
 
+pub mod bird;
+pub mod duo;
 mod outbox;
+pub mod smtp;
+pub mod twilio;
+pub mod twilio_voice;
 
 use std::sync::Arc;
 
@@ -11,7 +16,7 @@ use async_trait::async_trait;
 pub use outbox::Outbox;
 
 use crate::dialogue::Lang;
-use crate::domain::{EmailAddress, LoginName, OtpCode, PhoneNumber};
+use crate::domain::{EmailAddress, LoginName, Method, OtpCode, PhoneNumber};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{provider} could not deliver: {reason}")]
@@ -19,6 +24,22 @@ pub struct ProviderError {
     pub provider: &'static str,
     /// Never contains the code or number being sent.
     pub reason: String,
+}
+
+/// Longest provider message kept in an error: enough to diagnose, short enough for a log line.
+pub(crate) const MAX_PROVIDER_MESSAGE: usize = 200;
+
+/// A provider's own error text, made fit for logs: every secret in `secrets` (token, key, the
+/// code, the number) of four characters or more replaced, and the whole shortened.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, "[redacted]");
+    }
+    if out.chars().count() > MAX_PROVIDER_MESSAGE {
+        out = out.chars().take(MAX_PROVIDER_MESSAGE).collect::<String>() + "…";
+    }
+    out
 }
 
 /// A message to the alternate address that is not a code.
@@ -88,23 +109,34 @@ pub trait PushSender: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
-/// The senders the core uses.
-#[derive(Clone)]
+/// The senders the core uses. A method whose sender is missing is not offered to anyone.
+#[derive(Clone, Default)]
 pub struct Providers {
-    pub email: Arc<dyn EmailSender>,
-    pub sms: Arc<dyn SmsSender>,
-    pub voice: Arc<dyn VoiceCaller>,
-    pub push: Arc<dyn PushSender>,
+    pub email: Option<Arc<dyn EmailSender>>,
+    pub sms: Option<Arc<dyn SmsSender>>,
+    pub voice: Option<Arc<dyn VoiceCaller>>,
+    pub push: Option<Arc<dyn PushSender>>,
 }
 
 impl Providers {
     /// Every method through one outbox.
     pub fn outbox(outbox: Arc<Outbox>) -> Self {
         Self {
-            email: outbox.clone(),
-            sms: outbox.clone(),
-            voice: outbox.clone(),
-            push: outbox,
+            email: Some(outbox.clone()),
+            sms: Some(outbox.clone()),
+            voice: Some(outbox.clone()),
+            push: Some(outbox),
+        }
+    }
+
+    /// Whether `method` can be used at all: the methods that leave the chat need their sender.
+    pub fn supports(&self, method: Method) -> bool {
+        match method {
+            Method::Email => self.email.is_some(),
+            Method::Sms => self.sms.is_some(),
+            Method::Call => self.voice.is_some(),
+            Method::Push => self.push.is_some(),
+            Method::Questions | Method::Totp => true,
         }
     }
 }

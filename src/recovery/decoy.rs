@@ -18,7 +18,7 @@ const DOMAINS: [(&str, &str); 8] = [
     ("yahoo", "com"),
 ];
 
-pub fn offers(keys: &Keys, login: &str) -> Vec<Offer> {
+pub fn offers(keys: &Keys, login: &str, supported: impl Fn(Method) -> bool) -> Vec<Offer> {
     let b = keys.decoy_bytes(login);
     let letter = |x: u8| char::from(b'a' + x % 26);
     let local: String = [letter(b[0]), letter(b[1])].iter().collect();
@@ -43,6 +43,9 @@ pub fn offers(keys: &Keys, login: &str) -> Vec<Offer> {
             hint: None,
         },
     ]
+    .into_iter()
+    .filter(|o| supported(o.method))
+    .collect()
 }
 
 #[cfg(test)]
@@ -52,9 +55,14 @@ mod tests {
     #[test]
     fn masks_are_stable_per_name_and_differ_between_names() {
         let k = Keys::random();
-        assert_eq!(offers(&k, "x@bedrijf.nl"), offers(&k, "x@bedrijf.nl"));
-        let differ =
-            (0..20).any(|i| offers(&k, &format!("u{i}@bedrijf.nl")) != offers(&k, "x@bedrijf.nl"));
+        assert_eq!(
+            offers(&k, "x@bedrijf.nl", |_| true),
+            offers(&k, "x@bedrijf.nl", |_| true)
+        );
+        let differ = (0..20).any(|i| {
+            offers(&k, &format!("u{i}@bedrijf.nl"), |_| true)
+                != offers(&k, "x@bedrijf.nl", |_| true)
+        });
         assert!(differ);
     }
 }

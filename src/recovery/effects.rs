@@ -154,7 +154,10 @@ impl Core {
         let real = found.filter(|a| !a.disabled);
         let (offers, is_decoy) = match &real {
             Some(a) => (self.real_offers(a, &profile), false),
-            None => (decoy::offers(&self.keys, account), true),
+            None => (
+                decoy::offers(&self.keys, account, |m| self.providers.supports(m)),
+                true,
+            ),
         };
         let row = RecoveryRow {
             id: new_id(),
@@ -201,7 +204,7 @@ impl Core {
                     Method::Push => (p.push_device.is_some(), None),
                     Method::Totp => (p.totp_secret.is_some(), None),
                 };
-                registered.then_some(Offer { method: m, hint })
+                (registered && self.providers.supports(m)).then_some(Offer { method: m, hint })
             })
             .collect()
     }
@@ -511,16 +514,19 @@ impl Core {
             .await?;
         if !r.decoy {
             let sent = match (method, &profile.alternate_email, &mobile) {
-                (Method::Email, Some(to), _) => {
-                    self.providers.email.send_code(to, &code, ctx.lang).await
-                }
-                (Method::Sms, _, Some(to)) => {
-                    self.providers.sms.send_code(to, &code, ctx.lang).await
-                }
+                (Method::Email, Some(to), _) => match &self.providers.email {
+                    Some(email) => email.send_code(to, &code, ctx.lang).await,
+                    None => return Ok(vec![Event::Unavailable]),
+                },
+                (Method::Sms, _, Some(to)) => match &self.providers.sms {
+                    Some(sms) => sms.send_code(to, &code, ctx.lang).await,
+                    None => return Ok(vec![Event::Unavailable]),
+                },
                 _ => return Ok(vec![Event::Refused(Refusal::RecoveryClosed)]),
             };
             if let Err(e) = sent {
                 tracing::error!(error = %e, method = method.id(), "sending a code failed");
+                self.metrics.provider_error(e.provider, method.id());
                 self.store
                     .close_challenge(&challenge_id, "failed", ctx.now)
                     .await?;
@@ -672,13 +678,12 @@ impl Core {
             .record_send(&r.account, &ctx.chat.user, &r.id, method.id(), ctx.now)
             .await?;
         if !r.decoy {
-            if let Err(e) = self
-                .providers
-                .voice
-                .place_call(&to, &challenge_id, ctx.lang)
-                .await
-            {
+            let Some(voice) = &self.providers.voice else {
+                return Ok(vec![Event::Unavailable]);
+            };
+            if let Err(e) = voice.place_call(&to, &challenge_id, ctx.lang).await {
                 tracing::error!(error = %e, "placing a call failed");
+                self.metrics.provider_error(e.provider, method.id());
                 self.store
                     .close_challenge(&challenge_id, "failed", ctx.now)
                     .await?;
@@ -742,13 +747,15 @@ impl Core {
             .record_send(&r.account, &ctx.chat.user, &r.id, method.id(), ctx.now)
             .await?;
         let login = LoginName::parse(&r.account).context("stored account is a login name")?;
-        if let Err(e) = self
-            .providers
-            .push
+        let Some(push) = &self.providers.push else {
+            return Ok(vec![Event::Unavailable]);
+        };
+        if let Err(e) = push
             .send_push(&device, &login, &challenge_id, number, ctx.lang)
             .await
         {
             tracing::error!(error = %e, "sending a push failed");
+            self.metrics.provider_error(e.provider, method.id());
             self.store
                 .close_challenge(&challenge_id, "failed", ctx.now)
                 .await?;
@@ -795,37 +802,74 @@ impl Core {
             Ok(r) => r,
             Err(events) => return Ok(events),
         };
-        if self.open_challenge(ctx, &r, method).await?.map(|c| c.id) != Some(ch.id.clone()) {
+        if answer.method() != method {
+            return Ok(vec![]);
+        }
+        // A repeated callback, or an answer to a call or push that a newer one replaced: ignore.
+        match self.store.challenge(&ch.id).await? {
+            Some(current) if current.closed_at.is_none() => {}
+            _ => return Ok(vec![]),
+        }
+        if ctx.now > ch.expires_at {
+            self.store
+                .close_challenge(&ch.id, "expired", ctx.now)
+                .await?;
             return Ok(vec![Event::Refused(Refusal::ChallengeExpired)]);
         }
         let (ok, result) = match answer {
             PhoneAnswer::CallKeys(key) => {
                 (key == '#', if key == '#' { "passed" } else { "failed" })
             }
+            PhoneAnswer::NoKeys => (false, "failed"),
+            PhoneAnswer::CallEnded(why) => (false, why.id()),
             PhoneAnswer::ApprovePush(n) => {
                 let expected = ch.secret_hash.as_deref().unwrap_or_default();
                 let ok = digest_eq(&self.keys.secret_hash(&ch.id, &n.to_string()), expected);
                 (ok, if ok { "passed" } else { "failed" })
             }
+            PhoneAnswer::ApprovedInApp => (true, "passed"),
             PhoneAnswer::DenyPush => (false, "denied"),
+            PhoneAnswer::PushTimedOut => (false, "expired"),
         };
+        // Of two deliveries of the same answer (a repeated callback), one closes the challenge.
         if !self.store.close_challenge(&ch.id, result, ctx.now).await? {
             return Ok(vec![]);
         }
-        if answer == PhoneAnswer::DenyPush {
-            self.metrics.verification(method.id(), "denied");
-            self.audit(
-                ctx,
-                &r.account,
-                "push_answered",
-                Some(method),
-                "denied",
-                None,
-            )
-            .await?;
-            let mut events = vec![Event::PushDenied];
-            events.extend(self.failed(ctx, &r, method).await?);
-            return Ok(events);
+        match answer {
+            PhoneAnswer::DenyPush => {
+                self.metrics.verification(method.id(), "denied");
+                self.audit(
+                    ctx,
+                    &r.account,
+                    "push_answered",
+                    Some(method),
+                    "denied",
+                    None,
+                )
+                .await?;
+                let mut events = vec![Event::PushDenied];
+                events.extend(self.failed(ctx, &r, method).await?);
+                return Ok(events);
+            }
+            // Nobody answered: not a failed check, the user picks another way.
+            PhoneAnswer::PushTimedOut => {
+                self.audit(
+                    ctx,
+                    &r.account,
+                    "push_answered",
+                    Some(method),
+                    "expired",
+                    None,
+                )
+                .await?;
+                return Ok(vec![Event::PushExpired]);
+            }
+            PhoneAnswer::CallEnded(why) => {
+                self.audit(ctx, &r.account, "call_ended", Some(method), why.id(), None)
+                    .await?;
+                return Ok(vec![Event::CallEnded { why }]);
+            }
+            _ => {}
         }
         let event = if method == Method::Call {
             "call_answered"
@@ -1114,15 +1158,12 @@ impl Core {
         )
         .await?;
         let profile = self.profile(&r.account, None).await?;
-        if let Some(to) = &profile.alternate_email {
-            let sent = self
-                .providers
-                .email
-                .send_notice(to, login, notice, ctx.lang)
-                .await;
+        if let (Some(to), Some(email)) = (&profile.alternate_email, &self.providers.email) {
+            let sent = email.send_notice(to, login, notice, ctx.lang).await;
             let outcome = if sent.is_ok() { "ok" } else { "provider_error" };
             if let Err(e) = sent {
                 tracing::error!(error = %e, "sending the notification failed");
+                self.metrics.provider_error(e.provider, "email");
             }
             self.audit(
                 ctx,

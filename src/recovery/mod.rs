@@ -24,7 +24,7 @@ pub use keys::Keys;
 pub use rules::Rules;
 pub use totp::matching_step as totp_matching_step;
 
-use crate::dialogue::{self, Conversation, Event, Input, Lang, Reply};
+use crate::dialogue::{self, CallEnd, Conversation, Event, Input, Lang, Reply};
 use crate::directory::Directory;
 use crate::domain::Method;
 use crate::metrics::Metrics;
@@ -61,11 +61,46 @@ pub struct TurnOutput {
 /// What the demo phone (or, later, a provider callback) says about a call or push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhoneAnswer {
-    /// Keys pressed during the call; `#` confirms.
+    /// A key pressed during the call; `#` confirms, any other key does not.
     CallKeys(char),
-    /// The push was approved, picking `number` in the app.
+    /// The call was answered but no key was pressed (silence does not confirm).
+    NoKeys,
+    /// The call ended before it was answered: busy, no answer, failed. Not a failed check.
+    CallEnded(CallEnd),
+    /// The push was approved, picking `number` in the app (the demo phone).
     ApprovePush(u32),
+    /// The push provider reports an approval; the number was shown in the push itself.
+    ApprovedInApp,
     DenyPush,
+    /// No answer to the push in time.
+    PushTimedOut,
+}
+
+impl PhoneAnswer {
+    /// The method this answer can be about.
+    pub fn method(self) -> Method {
+        match self {
+            PhoneAnswer::CallKeys(_) | PhoneAnswer::NoKeys | PhoneAnswer::CallEnded(_) => {
+                Method::Call
+            }
+            PhoneAnswer::ApprovePush(_)
+            | PhoneAnswer::ApprovedInApp
+            | PhoneAnswer::DenyPush
+            | PhoneAnswer::PushTimedOut => Method::Push,
+        }
+    }
+}
+
+/// How a provider that learns a result by itself (a push provider polling for the answer) hands
+/// it to the core: `(challenge id, answer)`; the server forwards each to [`Core::late_result`].
+pub type LateResults = tokio::sync::mpsc::UnboundedSender<(String, PhoneAnswer)>;
+
+/// Where results that arrive later are sent: each chat channel registers one for its prefix of
+/// the conversation key (`telegram` for `telegram:12345`). A channel that registers none gets
+/// the result on its next turn.
+#[async_trait::async_trait]
+pub trait Outbound: Send + Sync {
+    async fn deliver(&self, chat: &ChatRef, out: TurnOutput);
 }
 
 /// Most effects one turn may run; a loop longer than this is a bug, not a user's doing.
@@ -79,6 +114,7 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     rules: Rules,
     metrics: Arc<Metrics>,
+    outbound: Mutex<HashMap<String, Arc<dyn Outbound>>>,
     /// One turn at a time per conversation within this process.
     turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -107,6 +143,7 @@ impl Core {
             clock,
             rules,
             metrics: Arc::new(Metrics::new()),
+            outbound: Mutex::new(HashMap::new()),
             turn_locks: Mutex::new(HashMap::new()),
         }
     }
@@ -125,6 +162,53 @@ impl Core {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Registers the channel that delivers late results for conversations `channel:…`.
+    pub fn register_outbound(&self, channel: &str, outbound: Arc<dyn Outbound>) {
+        self.outbound
+            .lock()
+            .expect("outbound map is never poisoned: no code panics holding it")
+            .insert(channel.to_string(), outbound);
+    }
+
+    /// A result that arrived after its turn (a call answered, a push approved, a call that was
+    /// not picked up), for challenge `challenge_id`: runs the turn and hands the replies to the
+    /// conversation's channel. False when the challenge is unknown.
+    pub async fn late_result(
+        &self,
+        challenge_id: &str,
+        answer: PhoneAnswer,
+    ) -> anyhow::Result<bool> {
+        let Some(challenge) = self.store.challenge(challenge_id).await? else {
+            return Ok(false);
+        };
+        let Some(recovery) = self.store.recovery(&challenge.recovery_id).await? else {
+            return Ok(false);
+        };
+        let chat = ChatRef::new(recovery.conversation_key, recovery.chat_user);
+        let lock = self.turn_lock(&chat.conversation);
+        let turn = lock.lock().await;
+        self.metrics.turn();
+        let out = self.answer_challenge(&chat, challenge, answer).await;
+        drop(turn);
+        self.release_turn_lock(&chat.conversation, &lock);
+        let out = out.inspect_err(|_| self.metrics.error())?;
+        let channel = chat.conversation.split(':').next().unwrap_or_default();
+        let outbound = self
+            .outbound
+            .lock()
+            .expect("outbound map is never poisoned: no code panics holding it")
+            .get(channel)
+            .cloned();
+        match outbound {
+            Some(o) => o.deliver(&chat, out).await,
+            None => tracing::info!(
+                channel,
+                "late result stored; the channel shows it on the next turn"
+            ),
+        }
+        Ok(true)
     }
 
     /// Whether the database and the directory answer (for `/readyz`).
@@ -224,10 +308,7 @@ impl Core {
         chat: &ChatRef,
         answer: PhoneAnswer,
     ) -> anyhow::Result<TurnOutput> {
-        let method = match answer {
-            PhoneAnswer::CallKeys(_) => Method::Call,
-            PhoneAnswer::ApprovePush(_) | PhoneAnswer::DenyPush => Method::Push,
-        };
+        let method = answer.method();
         let lock = self.turn_lock(&chat.conversation);
         let turn = lock.lock().await;
         self.metrics.turn();
@@ -246,44 +327,55 @@ impl Core {
         method: Method,
         answer: PhoneAnswer,
     ) -> anyhow::Result<TurnOutput> {
-        let now = self.now();
-        let conv = self.load(chat).await?;
         let pending = self
             .store
             .pending_phone_challenge(&chat.conversation, method.id())
             .await?;
         match pending {
-            Some(challenge) => {
-                let ctx = TurnCtx {
-                    chat,
+            Some(challenge) => self.answer_challenge(chat, challenge, answer).await,
+            None => {
+                let conv = self.load(chat).await?;
+                Ok(TurnOutput {
                     lang: conv.lang,
-                    now: now.timestamp(),
-                };
-                let events = self.phone_result(&ctx, &challenge, answer).await;
-                let mut acc = TurnOutput {
-                    lang: conv.lang,
-                    replies: Vec::new(),
                     expects_secret: conv.state.expects_secret(),
-                };
-                let mut conv = conv;
-                for ev in events {
-                    let out = self.run_inner(chat, conv, Input::Event(ev), now).await?;
-                    conv = out.0;
-                    acc.replies.extend(out.1.replies);
-                    acc.expects_secret = out.1.expects_secret;
-                    acc.lang = out.1.lang;
-                }
-                self.store
-                    .save_conversation(&chat.conversation, &conv, now.timestamp())
-                    .await?;
-                Ok(acc)
+                    replies: vec![Reply::text(dialogue::Text::new("phone-nothing-pending"))],
+                })
             }
-            None => Ok(TurnOutput {
-                lang: conv.lang,
-                expects_secret: conv.state.expects_secret(),
-                replies: vec![Reply::text(dialogue::Text::new("phone-nothing-pending"))],
-            }),
         }
+    }
+
+    /// Runs the turn for an answer to `challenge`, under the caller's turn lock.
+    async fn answer_challenge(
+        &self,
+        chat: &ChatRef,
+        challenge: crate::store::ChallengeRow,
+        answer: PhoneAnswer,
+    ) -> anyhow::Result<TurnOutput> {
+        let now = self.now();
+        let conv = self.load(chat).await?;
+        let ctx = TurnCtx {
+            chat,
+            lang: conv.lang,
+            now: now.timestamp(),
+        };
+        let events = self.phone_result(&ctx, &challenge, answer).await;
+        let mut acc = TurnOutput {
+            lang: conv.lang,
+            replies: Vec::new(),
+            expects_secret: conv.state.expects_secret(),
+        };
+        let mut conv = conv;
+        for ev in events {
+            let out = self.run_inner(chat, conv, Input::Event(ev), now).await?;
+            conv = out.0;
+            acc.replies.extend(out.1.replies);
+            acc.expects_secret = out.1.expects_secret;
+            acc.lang = out.1.lang;
+        }
+        self.store
+            .save_conversation(&chat.conversation, &conv, now.timestamp())
+            .await?;
+        Ok(acc)
     }
 
     async fn load(&self, chat: &ChatRef) -> anyhow::Result<Conversation> {

@@ -5,11 +5,15 @@ mod support;
 
 mod cli;
 mod console;
+mod email;
 mod enumeration;
 mod fake_telegram;
 mod properties;
+mod push;
 mod restart;
 mod rules;
 mod serve;
+mod sms;
 mod telegram;
 mod transcripts;
+mod voice;

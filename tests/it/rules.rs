@@ -652,7 +652,7 @@ async fn a_push_needs_the_matching_number_and_a_deny_is_reported() {
     let shown = t.press("method:push").await;
     let n = t.last_push_number().await;
     assert!((10..100).contains(&n), "{n}");
-    shown.expect(&format!("kies {n} en druk op Goedkeuren"));
+    shown.expect(&format!("met het nummer {n} naar je Authenticator-app"));
     t.phone(PhoneAnswer::DenyPush)
         .await
         .expect("Je hebt de melding afgewezen.")
@@ -690,12 +690,12 @@ async fn the_sixth_push_within_an_hour_is_refused() {
     t.start(JAN, "reason:forgot").await;
     t.press("method:push")
         .await
-        .expect("melding naar je Authenticator-app gestuurd");
+        .expect("naar je Authenticator-app gestuurd");
     for _ in 2..=5 {
         t.advance(60);
         t.press("resend")
             .await
-            .expect("melding naar je Authenticator-app gestuurd");
+            .expect("naar je Authenticator-app gestuurd");
     }
     assert_eq!(pushes_sent(&t).await, 5);
     t.advance(60);

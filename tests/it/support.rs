@@ -194,7 +194,12 @@ impl TestApp {
 
     /// Every outbox line so far.
     pub async fn outbox_lines(&self) -> Vec<serde_json::Value> {
-        self.app.outbox.lines().await
+        self.app
+            .outbox
+            .as_ref()
+            .expect("the test app writes to an outbox")
+            .lines()
+            .await
     }
 
     /// The newest code sent on `channel` ("email" or "sms").

@@ -169,7 +169,7 @@ async fn the_push_message_shows_the_number_to_pick() {
     t.start(JAN, "reason:forgot").await;
     let shown = t.press("method:push").await;
     let number = t.last_push_number().await;
-    shown.expect(&format!("kies {number}"));
+    shown.expect(&format!("het nummer {number} naar"));
 }
 
 #[tokio::test]

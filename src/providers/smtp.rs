@@ -1,0 +1,412 @@
+//! E-mail over SMTP with lettre: codes and notices to the alternate (private) address, in the
+//! conversation's language, as a plain-text part and a simple HTML part.
+//!
+//! Failures come back as a [`ProviderError`] named `smtp`; its reason is lettre's error text (the
+//! kind, the server's reply code and words, or the network error), with the SMTP password and the
+//! code blanked out in case a server ever echoes either. lettre's `tracing` feature is off, so it
+//! logs nothing of its own.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{EmailSender, Notice, ProviderError};
+use crate::config::{EmailConfig, Secret, SmtpTls};
+use crate::dialogue::{Arg, Lang, Text};
+use crate::domain::{EmailAddress, LoginName, OtpCode};
+use crate::i18n::Localizer;
+use crate::recovery::Rules;
+
+const PROVIDER: &str = "smtp";
+
+/// Sends e-mail through one SMTP server (a relay on the same network, or a submission port with
+/// STARTTLS or implicit TLS and a login).
+pub struct SmtpEmail {
+    /// Pooled connections; `None` only while being dropped (see `Drop`).
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    l10n: Arc<Localizer>,
+    /// The most one send may take, connection and dialogue included.
+    timeout: Duration,
+    /// How long a code stays valid, as the e-mail says.
+    code_minutes: i64,
+    /// Blanked out of error text.
+    password: Option<Secret>,
+    host: String,
+    port: u16,
+}
+
+/// lettre's connection pool spawns a Tokio task when it is built and another when it is dropped;
+/// the latter would panic outside a runtime (say, a value dropped after `main`'s runtime is gone),
+/// so there the pool is leaked instead — the process is ending anyway.
+impl Drop for SmtpEmail {
+    fn drop(&mut self) {
+        if let Some(transport) = self.transport.take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                std::mem::forget(transport);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SmtpEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpEmail")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The words of one e-mail: three Fluent messages and their arguments.
+struct Mail {
+    subject: &'static str,
+    text: &'static str,
+    html: &'static str,
+    args: Vec<(&'static str, Arg)>,
+}
+
+impl Mail {
+    fn code(code: &OtpCode, minutes: i64) -> Self {
+        Self {
+            subject: "email-code-subject",
+            text: "email-code-text",
+            html: "email-code-html",
+            args: vec![
+                ("code", Arg::Str(code.expose().to_string())),
+                ("minutes", Arg::Num(minutes)),
+            ],
+        }
+    }
+
+    fn notice(notice: Notice, account: &LoginName) -> Self {
+        let (subject, text, html) = match notice {
+            Notice::PasswordReset => (
+                "email-notice-password-reset-subject",
+                "email-notice-password-reset-text",
+                "email-notice-password-reset-html",
+            ),
+            Notice::Unlocked => (
+                "email-notice-unlocked-subject",
+                "email-notice-unlocked-text",
+                "email-notice-unlocked-html",
+            ),
+        };
+        Self {
+            subject,
+            text,
+            html,
+            args: vec![("account", Arg::Str(account.as_str().to_string()))],
+        }
+    }
+}
+
+impl SmtpEmail {
+    /// Checks the settings and sets up the connection pool; no connection is made until the
+    /// first e-mail. Must be called inside a Tokio runtime (lettre's pool starts a task).
+    pub fn new(config: &EmailConfig, l10n: Arc<Localizer>) -> anyhow::Result<Self> {
+        tokio::runtime::Handle::try_current()
+            .context("the SMTP sender must be set up inside the Tokio runtime")?;
+        let host = config.smtp_host.trim();
+        anyhow::ensure!(!host.is_empty(), "email.smtp_host is empty");
+        let from: Mailbox = config.from.trim().parse().with_context(|| {
+            format!(
+                "email.from {:?} is not an address like \"SSPR <sspr@bedrijf.nl>\"",
+                config.from
+            )
+        })?;
+        type Smtp = AsyncSmtpTransport<Tokio1Executor>;
+        let builder = match config.tls {
+            SmtpTls::None => Smtp::builder_dangerous(host),
+            SmtpTls::Starttls => Smtp::starttls_relay(host)
+                .with_context(|| format!("email.smtp_host {host:?}: cannot set up STARTTLS"))?,
+            SmtpTls::Tls => Smtp::relay(host)
+                .with_context(|| format!("email.smtp_host {host:?}: cannot set up TLS"))?,
+        };
+        let timeout = Duration::from_secs(config.timeout_secs.max(1));
+        let mut builder = builder.port(config.smtp_port).timeout(Some(timeout));
+        match (&config.username, &config.password) {
+            (Some(user), Some(password)) => {
+                builder = builder.credentials(Credentials::new(
+                    user.clone(),
+                    password.expose().to_string(),
+                ));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("email.username and email.password go together"),
+        }
+        Ok(Self {
+            transport: Some(builder.build()),
+            from,
+            l10n,
+            timeout,
+            code_minutes: Rules::default().code_ttl_secs / 60,
+            password: config.password.clone(),
+            host: host.to_string(),
+            port: config.smtp_port,
+        })
+    }
+
+    /// The validity the code e-mail states, when the core runs with other than default rules.
+    pub fn with_code_minutes(mut self, minutes: i64) -> Self {
+        self.code_minutes = minutes;
+        self
+    }
+
+    fn fail(&self, reason: impl Into<String>, code: Option<&OtpCode>) -> ProviderError {
+        let mut reason = reason.into();
+        if let Some(p) = self.password.as_ref().map(Secret::expose) {
+            if !p.is_empty() {
+                reason = reason.replace(p, "******");
+            }
+        }
+        if let Some(c) = code {
+            reason = reason.replace(c.expose(), "******");
+        }
+        ProviderError {
+            provider: PROVIDER,
+            reason,
+        }
+    }
+
+    fn render(&self, lang: Lang, id: &'static str, args: &[(&'static str, Arg)]) -> Option<String> {
+        let t = Text {
+            id,
+            args: args.to_vec(),
+        };
+        match self.l10n.try_text(lang, &t) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "untranslated e-mail message");
+                None
+            }
+        }
+    }
+
+    fn build(
+        &self,
+        to: &EmailAddress,
+        lang: Lang,
+        mail: &Mail,
+        code: Option<&OtpCode>,
+    ) -> Result<Message, ProviderError> {
+        let address: Address = to
+            .as_str()
+            .parse()
+            .map_err(|_| self.fail("the recipient address is not accepted", code))?;
+        let html_args: Vec<(&'static str, Arg)> = mail
+            .args
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Arg::Str(s) => Arg::Str(escape_html(s)),
+                    other => other.clone(),
+                };
+                (*name, value)
+            })
+            .collect();
+        let untranslated = || self.fail("an e-mail text is missing", code);
+        let subject = self
+            .render(lang, mail.subject, &mail.args)
+            .ok_or_else(untranslated)?;
+        let text = self
+            .render(lang, mail.text, &mail.args)
+            .ok_or_else(untranslated)?;
+        let body = self
+            .render(lang, mail.html, &html_args)
+            .ok_or_else(untranslated)?;
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>{title}</title>\n</head>\n<body style=\"font-family:sans-serif\">\n{body}\n\
+             </body>\n</html>\n",
+            lang = lang.code(),
+            title = escape_html(&subject),
+        );
+        Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, address))
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| self.fail(format!("cannot build the message: {e}"), code))
+    }
+
+    async fn deliver(&self, message: Message, code: Option<&OtpCode>) -> Result<(), ProviderError> {
+        let Some(transport) = &self.transport else {
+            return Err(self.fail("the SMTP sender is shut down", code));
+        };
+        match tokio::time::timeout(self.timeout, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.fail(format!("{}:{}: {e}", self.host, self.port), code)),
+            Err(_) => Err(self.fail(
+                format!(
+                    "{}:{}: no answer within {} s",
+                    self.host,
+                    self.port,
+                    self.timeout.as_secs()
+                ),
+                code,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl EmailSender for SmtpEmail {
+    async fn send_code(
+        &self,
+        to: &EmailAddress,
+        code: &OtpCode,
+        lang: Lang,
+    ) -> Result<(), ProviderError> {
+        let mail = Mail::code(code, self.code_minutes);
+        let message = self.build(to, lang, &mail, Some(code))?;
+        self.deliver(message, Some(code)).await
+    }
+
+    async fn send_notice(
+        &self,
+        to: &EmailAddress,
+        account: &LoginName,
+        notice: Notice,
+        lang: Lang,
+    ) -> Result<(), ProviderError> {
+        let mail = Mail::notice(notice, account);
+        let message = self.build(to, lang, &mail, None)?;
+        self.deliver(message, None).await
+    }
+}
+
+/// Text made safe to put between HTML tags or in an attribute value.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EmailConfig {
+        EmailConfig {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 2525,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            password_file: None,
+            from: "SSPR <sspr@bedrijf.nl>".into(),
+            timeout_secs: 5,
+        }
+    }
+
+    fn smtp() -> SmtpEmail {
+        SmtpEmail::new(&config(), Arc::new(Localizer::new().unwrap())).unwrap()
+    }
+
+    #[test]
+    fn html_special_characters_are_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_from_address_or_half_a_login_is_refused() {
+        let l10n = Arc::new(Localizer::new().unwrap());
+        let mut c = config();
+        c.from = "not an address".into();
+        let e = SmtpEmail::new(&c, l10n.clone()).unwrap_err();
+        assert!(e.to_string().contains("email.from"), "{e}");
+        let mut c = config();
+        c.username = Some("sspr".into());
+        let e = SmtpEmail::new(&c, l10n.clone()).unwrap_err();
+        assert!(e.to_string().contains("go together"), "{e}");
+        assert!(SmtpEmail::new(&config(), l10n).is_ok());
+    }
+
+    #[test]
+    fn outside_a_runtime_setting_up_is_an_error_not_a_panic() {
+        let l10n = Arc::new(Localizer::new().unwrap());
+        let e = SmtpEmail::new(&config(), l10n).unwrap_err();
+        assert!(e.to_string().contains("Tokio runtime"), "{e}");
+    }
+
+    #[test]
+    fn dropping_outside_a_runtime_does_not_panic() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = rt.block_on(async { smtp() });
+        drop(rt);
+        drop(s);
+    }
+
+    #[tokio::test]
+    async fn every_email_renders_in_both_languages_with_its_arguments() {
+        let s = smtp();
+        let to = EmailAddress::parse("jan.devries@privemail.example").unwrap();
+        let account = LoginName::parse("j.k.devries@bedrijf.nl").unwrap();
+        let code = OtpCode::parse("123456").unwrap();
+        for lang in [Lang::Nl, Lang::En] {
+            let mails = [
+                (Mail::code(&code, 10), "123456"),
+                (
+                    Mail::notice(Notice::PasswordReset, &account),
+                    account.as_str(),
+                ),
+                (Mail::notice(Notice::Unlocked, &account), account.as_str()),
+            ];
+            for (mail, needle) in mails {
+                for id in [mail.subject, mail.text, mail.html] {
+                    assert!(s.render(lang, id, &mail.args).is_some(), "{id} in {lang:?}");
+                }
+                for id in [mail.text, mail.html] {
+                    let shown = s.render(lang, id, &mail.args).unwrap();
+                    assert!(shown.contains(needle), "{id}: {shown}");
+                    assert!(shown.contains("020-40 777 55"), "{id}: {shown}");
+                }
+                let m = s.build(&to, lang, &mail, Some(&code)).unwrap();
+                let raw = String::from_utf8(m.formatted()).unwrap();
+                assert!(raw.contains("multipart/alternative"), "{raw}");
+                assert!(
+                    raw.contains("text/plain") && raw.contains("text/html"),
+                    "{raw}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_password_and_the_code_are_blanked_out_of_errors() {
+        let mut c = config();
+        c.tls = SmtpTls::Starttls;
+        c.username = Some("sspr".into());
+        c.password = Some(Secret::new("hunter2-geheim"));
+        let s = SmtpEmail::new(&c, Arc::new(Localizer::new().unwrap())).unwrap();
+        let code = OtpCode::parse("654321").unwrap();
+        let e = s.fail("535 bad login hunter2-geheim for 654321", Some(&code));
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2-geheim"), "{shown}");
+        assert!(!shown.contains("654321"), "{shown}");
+        assert!(shown.starts_with("smtp could not deliver"), "{shown}");
+    }
+}
