@@ -10,7 +10,7 @@ use crate::config::{Config, SmsProvider};
 use crate::directory::EmbeddedDirectory;
 use crate::i18n::Localizer;
 use crate::providers::bird::BirdSms;
-use crate::providers::duo::DuoPush;
+use crate::providers::duo::{DuoPush, PendingPush};
 use crate::providers::smtp::SmtpEmail;
 use crate::providers::twilio::TwilioSms;
 use crate::providers::twilio_voice::TwilioVoice;
@@ -30,6 +30,8 @@ pub struct App {
     /// Results providers learn by themselves (Duo push answers), for `serve` to hand to
     /// [`Core::late_result`].
     pub late_results: Option<mpsc::UnboundedReceiver<(String, PhoneAnswer)>>,
+    /// The Duo push provider, to resume waiting for answers after a restart.
+    pub duo: Option<Arc<DuoPush>>,
 }
 
 /// Where things live; the demo and a configuration file both come down to this.
@@ -104,10 +106,14 @@ impl App {
                 TwilioVoice::new(&account, public, Arc::clone(&localizer)).context("[voice]")?,
             ));
         }
-        if let Some(push) = &config.push {
-            providers.push = Some(Arc::new(
+        let duo = match &config.push {
+            Some(push) => Some(Arc::new(
                 DuoPush::new(push, Arc::clone(&localizer), late_tx).context("[push]")?,
-            ));
+            )),
+            None => None,
+        };
+        if let Some(duo) = &duo {
+            providers.push = Some(duo.clone());
         }
         if let Some(sms) = &config.sms {
             providers.sms = Some(match sms.provider {
@@ -129,10 +135,40 @@ impl App {
         )
         .await?;
         app.late_results = Some(late_rx);
+        app.duo = duo;
         Ok(app)
     }
 
-    async fn open_with(
+    /// After a restart: pushes still waiting for their answer are polled again, with what is
+    /// left of their time; one without a stored Duo reference is told to the user as unanswered.
+    /// Returns how many were resumed.
+    pub async fn resume_pushes(&self) -> anyhow::Result<usize> {
+        let Some(duo) = &self.duo else {
+            return Ok(0);
+        };
+        let timeout = i64::try_from(duo.timeout_secs()).unwrap_or(i64::MAX);
+        let mut resumed = Vec::new();
+        for ch in self.store.open_challenges("push").await? {
+            match ch.detail {
+                Some(txid) => resumed.push(PendingPush {
+                    push_id: ch.id,
+                    txid,
+                    deadline_unix: ch.created_at.saturating_add(timeout),
+                }),
+                None => {
+                    self.core
+                        .late_result(&ch.id, PhoneAnswer::PushTimedOut)
+                        .await?;
+                }
+            }
+        }
+        let n = resumed.len();
+        duo.resume(resumed).await;
+        Ok(n)
+    }
+
+    /// Wires an app around the given providers (tests swap real providers in here).
+    pub async fn open_with(
         settings: &Settings,
         providers: Providers,
         outbox: Option<Arc<Outbox>>,
@@ -161,6 +197,7 @@ impl App {
             outbox,
             localizer,
             late_results: None,
+            duo: None,
         })
     }
 }

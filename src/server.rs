@@ -32,28 +32,6 @@ pub async fn serve(
             public.clone(),
         ));
     }
-    // Results providers learn by themselves (push answers) go into their conversations.
-    if let Some(mut results) = app.late_results.take() {
-        let core = Arc::clone(&app.core);
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    r = results.recv() => r,
-                    _ = stop.cancelled() => None,
-                };
-                let Some((challenge, answer)) = next else {
-                    break;
-                };
-                if let Err(e) = core.late_result(&challenge, answer).await {
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        "a late result could not be delivered"
-                    );
-                }
-            }
-        });
-    }
     let mut telegram = None;
     let mut polling = None;
     match &config.telegram {
@@ -91,6 +69,35 @@ pub async fn serve(
             telegram = Some(tg);
         }
         None => tracing::warn!("no chat channel is configured: only the HTTP endpoints are served"),
+    }
+    // Late results are taken once every channel that delivers them is registered.
+    // Pushes that were waiting when the previous process stopped are waited for again.
+    match app.resume_pushes().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pushes = n, "resumed waiting for push answers"),
+        Err(e) => tracing::error!(error = format!("{e:#}"), "resuming pushes failed"),
+    }
+    // Results providers learn by themselves (push answers) go into their conversations.
+    if let Some(mut results) = app.late_results.take() {
+        let core = Arc::clone(&app.core);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    r = results.recv() => r,
+                    _ = stop.cancelled() => None,
+                };
+                let Some((challenge, answer)) = next else {
+                    break;
+                };
+                if let Err(e) = core.late_result(&challenge, answer).await {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "a late result could not be delivered"
+                    );
+                }
+            }
+        });
     }
     tracing::info!(%addr, "HTTP server listening");
     let stop = shutdown.clone();

@@ -185,6 +185,11 @@ impl DuoPush {
 
     /// Polls again, after a restart, for pushes that Duo accepted and that were not answered
     /// yet. A push whose deadline has passed is reported as timed out straight away.
+    /// How long a push waits for its answer (`push.timeout_secs`).
+    pub fn timeout_secs(&self) -> u64 {
+        self.timeout_secs
+    }
+
     pub async fn resume(&self, pending: Vec<PendingPush>) {
         let now = chrono::Utc::now().timestamp();
         for p in pending {
@@ -219,7 +224,7 @@ impl PushSender for DuoPush {
         push_id: &str,
         number: u32,
         lang: Lang,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         let label = text(&self.l10n, lang, NUMBER_LABEL_ID).map_err(fail)?;
         let kind = text(&self.l10n, lang, TYPE_ID).map_err(fail)?;
         // `pushinfo` is itself URL-encoded `key=value` pairs; Duo Mobile shows them.
@@ -250,10 +255,10 @@ impl PushSender for DuoPush {
         tracing::info!(provider = PROVIDER, %push_id, "push sent");
         self.spawn_poll(
             push_id.to_string(),
-            txid,
+            txid.clone(),
             Duration::from_secs(self.timeout_secs),
         );
-        Ok(())
+        Ok(Some(txid))
     }
 }
 

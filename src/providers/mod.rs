@@ -98,7 +98,9 @@ pub trait VoiceCaller: Send + Sync {
 
 #[async_trait]
 pub trait PushSender: Send + Sync {
-    /// Sends an approval request; the app asks the user for `number` (number matching).
+    /// Sends an approval request showing `number`, the number the chat shows. Returns the
+    /// provider's own reference for it (Duo's transaction id), kept so the wait for the answer
+    /// can be resumed after a restart.
     async fn send_push(
         &self,
         device: &str,
@@ -106,7 +108,7 @@ pub trait PushSender: Send + Sync {
         push_id: &str,
         number: u32,
         lang: Lang,
-    ) -> Result<(), ProviderError>;
+    ) -> Result<Option<String>, ProviderError>;
 }
 
 /// The senders the core uses. A method whose sender is missing is not offered to anyone.

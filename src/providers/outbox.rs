@@ -120,8 +120,9 @@ impl PushSender for Outbox {
         push_id: &str,
         number: u32,
         lang: Lang,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         self.append(json!({"channel": "push", "to": device, "account": account.as_str(), "number": number, "push_id": push_id, "lang": lang.code()}))
             .await
+            .map(|()| None)
     }
 }

@@ -750,10 +750,15 @@ impl Core {
         let Some(push) = &self.providers.push else {
             return Ok(vec![Event::Unavailable]);
         };
-        if let Err(e) = push
+        let sent = push
             .send_push(&device, &login, &challenge_id, number, ctx.lang)
-            .await
-        {
+            .await;
+        if let Ok(Some(reference)) = &sent {
+            self.store
+                .set_challenge_detail(&challenge_id, reference)
+                .await?;
+        }
+        if let Err(e) = sent {
             tracing::error!(error = %e, "sending a push failed");
             self.metrics.provider_error(e.provider, method.id());
             self.store

@@ -292,6 +292,28 @@ impl Store {
         Ok(Some((progress, all_ok)))
     }
 
+    /// Keeps a provider's reference for a challenge (Duo's transaction id for a push).
+    pub async fn set_challenge_detail(&self, id: &str, detail: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE challenges SET detail = ? WHERE id = ?")
+            .bind(detail)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("storing a provider reference")?;
+        Ok(())
+    }
+
+    /// Every open challenge of `method`, oldest first (pushes to resume after a restart).
+    pub async fn open_challenges(&self, method: &str) -> anyhow::Result<Vec<ChallengeRow>> {
+        sqlx::query_as(
+            "SELECT * FROM challenges WHERE method = ? AND closed_at IS NULL ORDER BY created_at",
+        )
+        .bind(method)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing open challenges")
+    }
+
     /// The open call or push challenge of the conversation's current recovery (demo phone).
     pub async fn pending_phone_challenge(
         &self,

@@ -16,7 +16,6 @@ use sspr_bot::domain::{EmailAddress, OtpCode};
 use sspr_bot::i18n::Localizer;
 use sspr_bot::providers::smtp::SmtpEmail;
 use sspr_bot::providers::{EmailSender, Providers};
-use sspr_bot::recovery::{Core, Rules};
 
 use crate::support::*;
 
@@ -239,20 +238,11 @@ fn config(port: u16, tls: SmtpTls) -> EmailConfig {
 
 /// The demo app with e-mail going out over SMTP (every other method through the outbox).
 async fn app_with_smtp(config: &EmailConfig, lang: Lang) -> TestApp {
-    let mut t = TestApp::new().await;
-    let smtp = SmtpEmail::new(config, t.app.localizer.clone()).unwrap();
-    let providers = Providers {
-        email: Some(Arc::new(smtp)),
-        ..Providers::outbox(t.app.outbox.clone().expect("the demo app has an outbox"))
-    };
-    t.app.core = Arc::new(Core::new(
-        t.app.store.clone(),
-        t.app.directory.clone(),
-        providers,
-        t.app.core.keys().clone(),
-        t.clock.clone(),
-        Rules::default(),
-    ));
+    let t = TestApp::with_providers(|outbox, l10n| Providers {
+        email: Some(Arc::new(SmtpEmail::new(config, l10n).unwrap())),
+        ..outbox
+    })
+    .await;
     if lang == Lang::En {
         t.say("/taal en").await.expect("English");
     }

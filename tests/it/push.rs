@@ -12,16 +12,13 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha512;
-use sspr_bot::app::App;
 use sspr_bot::config::{PushConfig, PushProvider, Secret};
 use sspr_bot::dialogue::Lang;
-use sspr_bot::directory::EmbeddedDirectory;
 use sspr_bot::domain::LoginName;
 use sspr_bot::i18n::Localizer;
 use sspr_bot::providers::duo::{DuoPush, PendingPush};
-use sspr_bot::providers::{Outbox, Providers, PushSender};
-use sspr_bot::recovery::{ChatRef, Core, Keys, ManualClock, PhoneAnswer, Rules};
-use sspr_bot::store::Store;
+use sspr_bot::providers::{Providers, PushSender};
+use sspr_bot::recovery::PhoneAnswer;
 use tokio::sync::mpsc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -674,55 +671,29 @@ fn the_fake_signer_follows_duos_worked_example() {
 
 // ---- end to end through the core ----
 
+/// The demo app with pushes through a Duo fake at `base`, and the late results forwarded into
+/// the core as `serve` does.
 async fn app_with_duo(base: &str) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sspr.db");
-    let outbox_path = dir.path().join("outbox.jsonl");
-    let clock = Arc::new(ManualClock::new(monday_morning()));
-    let store = Store::open(&db).await.unwrap();
-    let keys = Keys::load_or_create(&dir.path().join("sspr.db.key")).unwrap();
-    let directory = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
-    sspr_bot::demo::seed_if_empty(&store, &directory, &keys, monday_morning().timestamp())
-        .await
-        .unwrap();
-    let outbox = Arc::new(Outbox::new(&outbox_path));
-    let localizer = Arc::new(Localizer::new().unwrap());
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, PhoneAnswer)>();
-    let push = DuoPush::new(&config(base, SKEY, 10), localizer.clone(), tx).unwrap();
-    let core = Arc::new(Core::new(
-        store.clone(),
-        directory.clone(),
+    let mut duo = None;
+    let mut t = TestApp::with_providers(|outbox, l10n| {
+        let push = Arc::new(DuoPush::new(&config(base, SKEY, 10), l10n, tx).unwrap());
+        duo = Some(push.clone());
         Providers {
-            push: Some(Arc::new(push)),
-            ..Providers::outbox(outbox.clone())
-        },
-        keys,
-        clock.clone(),
-        Rules::default(),
-    ));
-    // What the server does: every late result goes into the core.
-    let forward = core.clone();
+            push: Some(push),
+            ..outbox
+        }
+    })
+    .await;
+    t.app.duo = duo;
+    let forward = t.app.core.clone();
     tokio::spawn(async move {
         while let Some((id, answer)) = rx.recv().await {
             forward.late_result(&id, answer).await.unwrap();
         }
     });
-    TestApp {
-        app: App {
-            core,
-            store,
-            directory,
-            outbox: Some(outbox),
-            localizer,
-            // Forwarded above, as `serve` does.
-            late_results: None,
-        },
-        clock,
-        dir,
-        db,
-        outbox: outbox_path,
-        chat: ChatRef::new("test:duo-1", "test:user-duo-1"),
-    }
+    t.as_chat("test:duo-1", "test:user-duo-1");
+    t
 }
 
 async fn audit_shows(t: &TestApp, row: (&str, &str), within: Duration) -> bool {
@@ -800,5 +771,70 @@ async fn jan_denies_a_duo_push_and_it_is_audited() {
         audit_shows(&t, ("push_answered", "denied"), Duration::from_secs(5)).await,
         "{:?}",
         t.audit(JAN).await
+    );
+}
+
+#[tokio::test]
+async fn a_push_waiting_when_the_process_stopped_is_resumed_after_a_restart() {
+    let server = fake(FakeDuo::new(&[Status::Says("allow", "allow")])).await;
+    // The first process: its answers go nowhere, as if it died right after sending the push.
+    let (gone, dropped) = mpsc::unbounded_channel::<(String, PhoneAnswer)>();
+    drop(dropped);
+    let t = TestApp::with_providers(|outbox, l10n| Providers {
+        push: Some(Arc::new(
+            DuoPush::new(&config(&server.uri(), SKEY, 10), l10n, gone).unwrap(),
+        )),
+        ..outbox
+    })
+    .await;
+    t.start(JAN, "reason:forgot").await;
+    t.press("method:push").await;
+    let open = t.app.store.open_challenges("push").await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        open[0].detail.as_deref(),
+        Some(TXID),
+        "Duo's reference is kept"
+    );
+
+    // The next process on the same database and key.
+    t.app.store.pool().close().await;
+    let settings = sspr_bot::app::Settings {
+        db: t.db.clone(),
+        outbox: Some(t.outbox.clone()),
+        key_file: sspr_bot::app::default_key_path(&t.db),
+        seed_demo: true,
+    };
+    let l10n = Arc::new(Localizer::new().unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, PhoneAnswer)>();
+    let duo = Arc::new(DuoPush::new(&config(&server.uri(), SKEY, 10), l10n.clone(), tx).unwrap());
+    let sink = Arc::new(sspr_bot::providers::Outbox::new(&t.outbox));
+    let mut app = sspr_bot::app::App::open_with(
+        &settings,
+        Providers {
+            push: Some(duo.clone()),
+            ..Providers::outbox(sink.clone())
+        },
+        Some(sink),
+        l10n,
+        t.clock.clone(),
+        sspr_bot::recovery::Rules::default(),
+    )
+    .await
+    .unwrap();
+    app.duo = Some(duo);
+    assert_eq!(app.resume_pushes().await.unwrap(), 1);
+    let (id, answer) = next_answer(&mut rx, 5).await;
+    assert_eq!(
+        (id.as_str(), answer),
+        (open[0].id.as_str(), PhoneAnswer::ApprovedInApp)
+    );
+    assert!(app.core.late_result(&id, answer).await.unwrap());
+    let audit = app.store.audit_log(Some(JAN)).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.event == "push_answered" && r.outcome == "passed"),
+        "{audit:?}"
     );
 }

@@ -8,17 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sspr_bot::app::App;
 use sspr_bot::config::{Secret, SmsConfig, SmsProvider};
 use sspr_bot::dialogue::Lang;
-use sspr_bot::directory::EmbeddedDirectory;
 use sspr_bot::domain::{OtpCode, PhoneNumber};
 use sspr_bot::i18n::Localizer;
 use sspr_bot::providers::bird::BirdSms;
 use sspr_bot::providers::twilio::TwilioSms;
-use sspr_bot::providers::{Outbox, Providers, SmsSender};
-use sspr_bot::recovery::{ChatRef, Core, Keys, ManualClock, Rules};
-use sspr_bot::store::Store;
+use sspr_bot::providers::{Providers, SmsSender};
 use wiremock::matchers::{basic_auth, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -638,45 +634,15 @@ async fn the_text_follows_the_language_and_fits_one_sms() {
 
 /// The demo app, except that SMS goes to a Twilio fake at `base`.
 async fn app_with_twilio(base: &str) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sspr.db");
-    let outbox_path = dir.path().join("outbox.jsonl");
-    let clock = Arc::new(ManualClock::new(monday_morning()));
-    let store = Store::open(&db).await.unwrap();
-    let keys = Keys::load_or_create(&dir.path().join("sspr.db.key")).unwrap();
-    let directory = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
-    sspr_bot::demo::seed_if_empty(&store, &directory, &keys, monday_morning().timestamp())
-        .await
-        .unwrap();
-    let outbox = Arc::new(Outbox::new(&outbox_path));
-    let localizer = l10n();
-    let sms = TwilioSms::new(&twilio_config(base, TOKEN, 2), localizer.clone()).unwrap();
-    let core = Arc::new(Core::new(
-        store.clone(),
-        directory.clone(),
-        Providers {
-            sms: Some(Arc::new(sms)),
-            ..Providers::outbox(outbox.clone())
-        },
-        keys,
-        clock.clone(),
-        Rules::default(),
-    ));
-    TestApp {
-        app: App {
-            core,
-            store,
-            directory,
-            outbox: Some(outbox),
-            localizer,
-            late_results: None,
-        },
-        clock,
-        dir,
-        db,
-        outbox: outbox_path,
-        chat: ChatRef::new("test:sms-1", "test:user-sms-1"),
-    }
+    let mut t = TestApp::with_providers(|outbox, l10n| Providers {
+        sms: Some(Arc::new(
+            TwilioSms::new(&twilio_config(base, TOKEN, 2), l10n).unwrap(),
+        )),
+        ..outbox
+    })
+    .await;
+    t.as_chat("test:sms-1", "test:user-sms-1");
+    t
 }
 
 #[tokio::test]

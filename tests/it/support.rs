@@ -7,10 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use sspr_bot::app::{default_key_path, Settings};
 use sspr_bot::demo::{self, App};
 use sspr_bot::dialogue::{Input, Lang};
 use sspr_bot::domain::LoginName;
+use sspr_bot::i18n::Localizer;
 use sspr_bot::i18n::RenderedReply;
+use sspr_bot::providers::{Outbox, Providers};
 use sspr_bot::recovery::{ChatRef, ManualClock, PhoneAnswer, Rules, TurnOutput};
 
 pub use sspr_bot::demo::{ANNA, JAN, PIETER};
@@ -93,6 +96,42 @@ impl TestApp {
         let app = demo::open(&db, &outbox, clock.clone(), rules)
             .await
             .unwrap();
+        Self {
+            app,
+            clock,
+            dir,
+            db,
+            outbox,
+            chat: ChatRef::new("test:chat-1", "test:user-1"),
+        }
+    }
+
+    /// The demo app with some providers swapped for real ones: `make` gets the outbox providers
+    /// and the localizer, and returns the providers to use.
+    pub async fn with_providers(make: impl FnOnce(Providers, Arc<Localizer>) -> Providers) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sspr.db");
+        let outbox = dir.path().join("outbox.jsonl");
+        let clock = Arc::new(ManualClock::new(monday_morning()));
+        let settings = Settings {
+            db: db.clone(),
+            outbox: Some(outbox.clone()),
+            key_file: default_key_path(&db),
+            seed_demo: true,
+        };
+        let localizer = Arc::new(Localizer::new().unwrap());
+        let sink = Arc::new(Outbox::new(&outbox));
+        let providers = make(Providers::outbox(sink.clone()), localizer.clone());
+        let app = App::open_with(
+            &settings,
+            providers,
+            Some(sink),
+            localizer,
+            clock.clone(),
+            Rules::default(),
+        )
+        .await
+        .unwrap();
         Self {
             app,
             clock,
