@@ -68,7 +68,12 @@ enum Command {
 }
 
 /// The terminal chat, interactive or JSON lines, on an opened app.
-async fn run_console(app: App, json: bool, lang: Option<Lang>, outbox: &str) -> anyhow::Result<()> {
+async fn run_console(
+    app: App,
+    json: bool,
+    lang: Option<Lang>,
+    outbox: Option<&str>,
+) -> anyhow::Result<()> {
     let chat = console::chat();
     if let Some(lang) = lang {
         app.core.set_language(&chat, lang).await?;
@@ -140,11 +145,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The terminal chat keeps the screen for the conversation: warnings only.
             init_logging("warn", config.log.format == LogFormat::Json);
             let app = App::from_config(&config, Arc::new(SystemClock)).await?;
-            let outbox = match &app.outbox {
-                Some(o) => o.path().display().to_string(),
-                None => "-".to_string(),
-            };
-            run_console(app, json, lang, &outbox).await
+            let outbox = app.outbox.as_ref().map(|o| o.path().display().to_string());
+            run_console(app, json, lang, outbox.as_deref()).await
         }
         Command::Demo {
             json,
@@ -155,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging("warn", false);
             let outbox = outbox.unwrap_or_else(|| demo::default_outbox(&db));
             let app = demo::open(&db, &outbox, Arc::new(SystemClock), Rules::default()).await?;
-            run_console(app, json, lang, &outbox.display().to_string()).await
+            run_console(app, json, lang, Some(&outbox.display().to_string())).await
         }
         Command::Audit { db, account, json } => {
             init_logging("warn", false);

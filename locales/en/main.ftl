@@ -106,6 +106,7 @@ phone-nothing-pending = There is no call or notification waiting for an answer.
 
 ## Console
 console-banner = sspr-bot demo — type a message to start (for example "hello"). Pick a button by its number. Codes are in { $outbox }. Demo phone: /phone # (answer the call), /phone approve NUMBER, /phone deny. Quit: Ctrl-D.
+console-banner-live = sspr-bot — type a message to start (for example "hello"). Pick a button by its number. Codes, calls and notifications go through the configured providers. Quit: Ctrl-D.
 console-choose = Type the number of your choice, or an answer.
 console-secret = (what you type is not shown; pick a button with /number)
 console-bad-input = I don't understand that. Send a line like {"{"}"text":"…"{"}"} or {"{"}"button":"…"{"}"}.

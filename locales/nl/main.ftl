@@ -106,6 +106,7 @@ phone-nothing-pending = Er wacht geen oproep of melding op een antwoord.
 
 ## Console
 console-banner = sspr-bot demo — typ een bericht om te beginnen (bijvoorbeeld "hoi"). Kies een knop met zijn nummer. Codes staan in { $outbox }. Demo-telefoon: /phone # (oproep beantwoorden), /phone approve NUMMER, /phone deny. Stoppen: Ctrl-D.
+console-banner-live = sspr-bot — typ een bericht om te beginnen (bijvoorbeeld "hoi"). Kies een knop met zijn nummer. Codes, oproepen en meldingen gaan via de ingestelde providers. Stoppen: Ctrl-D.
 console-choose = Typ het nummer van je keuze of een antwoord.
 console-secret = (wat je typt wordt niet getoond; kies een knop met /nummer)
 console-bad-input = Dat begrijp ik niet. Stuur een regel als {"{"}"text":"…"{"}"} of {"{"}"button":"…"{"}"}.

@@ -158,7 +158,7 @@ pub async fn run_interactive(
     core: Arc<Core>,
     l10n: Arc<Localizer>,
     lang: Lang,
-    outbox: &str,
+    outbox: Option<&str>,
 ) -> anyhow::Result<()> {
     let chat = chat();
     // Results that arrive later (a real call answered, a push approved) are printed as they come.
@@ -173,7 +173,13 @@ pub async fn run_interactive(
     let lang_now = core.language(&chat, lang).await?;
     println!(
         "{}\n",
-        l10n.text(lang_now, &Text::new("console-banner").arg("outbox", outbox))
+        l10n.text(
+            lang_now,
+            &match outbox {
+                Some(path) => Text::new("console-banner").arg("outbox", path),
+                None => Text::new("console-banner-live"),
+            }
+        )
     );
     if let Some(out) = core.current_prompt(&chat).await? {
         remember(&shown, show(&l10n, &out));
