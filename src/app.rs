@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::{Config, SmsProvider};
-use crate::directory::EmbeddedDirectory;
+use crate::config::{Config, DirectoryBackend, SmsProvider};
+use crate::directory::{Directory, EmbeddedDirectory, GraphDirectory, LdapDirectory};
 use crate::i18n::Localizer;
 use crate::providers::bird::BirdSms;
 use crate::providers::duo::{DuoPush, PendingPush};
@@ -23,7 +23,10 @@ use tokio::sync::mpsc;
 pub struct App {
     pub core: Arc<Core>,
     pub store: Store,
-    pub directory: Arc<EmbeddedDirectory>,
+    /// The directory the core resets and unlocks in.
+    pub directory: Arc<dyn Directory>,
+    /// The same directory when it is the embedded one (demo, tests: sign-ins, seeding).
+    pub embedded: Option<Arc<EmbeddedDirectory>>,
     /// The development outbox, when it replaces the real providers.
     pub outbox: Option<Arc<Outbox>>,
     pub localizer: Arc<Localizer>,
@@ -85,10 +88,35 @@ impl App {
     /// is set, otherwise `[email]` and `[sms]`.
     pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let settings = Settings::from_config(config)?;
-        if settings.outbox.is_some() {
-            return Self::open(&settings, clock, Rules::default()).await;
-        }
+        let mut rules = Rules::default();
+        rules.password.min_chars = config.password.min_length;
+        rules.breach_check_url = config.password.breach_check_url.clone();
+        let directory: Option<Arc<dyn Directory>> = match config.directory.backend {
+            DirectoryBackend::Embedded => None,
+            DirectoryBackend::Ldap => Some(Arc::new(
+                LdapDirectory::connect(&config.directory)
+                    .await
+                    .context("[directory] ldap")?,
+            )),
+            DirectoryBackend::Graph => Some(Arc::new(
+                GraphDirectory::new(&config.directory).context("[directory] graph")?,
+            )),
+        };
         let localizer = Arc::new(Localizer::new().context("loading translations")?);
+        if let Some(path) = &settings.outbox {
+            let outbox = Arc::new(Outbox::new(path));
+            let providers = Providers::outbox(outbox.clone());
+            return Self::assemble(
+                &settings,
+                directory,
+                providers,
+                Some(outbox),
+                localizer,
+                clock,
+                rules,
+            )
+            .await;
+        }
         let mut providers = Providers::default();
         if let Some(email) = &config.email {
             providers.email = Some(Arc::new(
@@ -125,13 +153,8 @@ impl App {
                 }
             });
         }
-        let mut app = Self::open_with(
-            &settings,
-            providers,
-            None,
-            localizer,
-            clock,
-            Rules::default(),
+        let mut app = Self::assemble(
+            &settings, directory, providers, None, localizer, clock, rules,
         )
         .await?;
         app.late_results = Some(late_rx);
@@ -176,12 +199,33 @@ impl App {
         clock: Arc<dyn Clock>,
         rules: Rules,
     ) -> anyhow::Result<Self> {
+        Self::assemble(settings, None, providers, outbox, localizer, clock, rules).await
+    }
+
+    /// `directory`: an external one (LDAP, Graph), or `None` for the embedded table.
+    #[allow(clippy::too_many_arguments)]
+    async fn assemble(
+        settings: &Settings,
+        directory: Option<Arc<dyn Directory>>,
+        providers: Providers,
+        outbox: Option<Arc<Outbox>>,
+        localizer: Arc<Localizer>,
+        clock: Arc<dyn Clock>,
+        rules: Rules,
+    ) -> anyhow::Result<Self> {
         let store = Store::open(&settings.db).await?;
         let keys = Keys::load_or_create(&settings.key_file)?;
-        let directory = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
-        if settings.seed_demo {
-            crate::demo::seed_if_empty(&store, &directory, &keys, clock.now().timestamp()).await?;
-        }
+        let (directory, embedded) = match directory {
+            Some(external) => (external, None),
+            None => {
+                let embedded = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
+                if settings.seed_demo {
+                    crate::demo::seed_if_empty(&store, &embedded, &keys, clock.now().timestamp())
+                        .await?;
+                }
+                (embedded.clone() as Arc<dyn Directory>, Some(embedded))
+            }
+        };
         let core = Arc::new(Core::new(
             store.clone(),
             directory.clone(),
@@ -194,6 +238,7 @@ impl App {
             core,
             store,
             directory,
+            embedded,
             outbox,
             localizer,
             late_results: None,

@@ -28,6 +28,8 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub password: PasswordConfig,
     pub telegram: Option<TelegramConfig>,
     /// E-mail codes and notices over SMTP (unless `providers.outbox` is set).
     pub email: Option<EmailConfig>,
@@ -68,6 +70,16 @@ pub enum DirectoryBackend {
     Graph,
 }
 
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LdapFlavour {
+    /// Active Directory: `unicodePwd`, `lockoutTime`, `userAccountControl`.
+    #[default]
+    Ad,
+    /// OpenLDAP with the ppolicy overlay: Password Modify, `pwdAccountLockedTime`.
+    Openldap,
+}
+
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
@@ -76,6 +88,70 @@ pub struct DirectoryConfig {
     /// Seed the demo accounts on first start (embedded directory only).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub seed_demo: bool,
+
+    // ---- backend = "ldap" ----
+    /// `ldaps://dc1.bedrijf.local`, or `ldap://…` (StartTLS unless `allow_plaintext`).
+    pub url: Option<String>,
+    /// The service account: least privilege (reset password, write lockout attributes).
+    pub bind_dn: Option<String>,
+    pub bind_password: Option<Secret>,
+    pub bind_password_file: Option<PathBuf>,
+    pub base_dn: Option<String>,
+    /// A CA bundle (PEM) for the directory's certificate; the system roots otherwise.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Permit `ldap://` without StartTLS: for tests on loopback only.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub allow_plaintext: bool,
+    #[serde(default)]
+    pub flavour: LdapFlavour,
+    /// `{login}` is replaced by the (escaped) login name. Default per flavour:
+    /// `(userPrincipalName={login})` for AD, `(uid={login})` for OpenLDAP.
+    pub user_filter: Option<String>,
+    /// Attributes with the registered mobile number and alternate e-mail (AD: `mobile`,
+    /// `otherMailbox`).
+    pub mobile_attribute: Option<String>,
+    pub alternate_email_attribute: Option<String>,
+    /// Members of these groups (DNs) are admins: never offered security questions.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// AD: make the user change the password at the next sign-in (`pwdLastSet=0`).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub must_change_at_next_sign_in: bool,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+
+    // ---- backend = "graph" ----
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Default `https://graph.microsoft.com`; overridable for tests.
+    pub graph_url: Option<String>,
+    /// Default `https://login.microsoftonline.com`; overridable for tests.
+    pub login_url: Option<String>,
+}
+
+impl DirectoryConfig {
+    pub fn user_filter(&self) -> &str {
+        self.user_filter.as_deref().unwrap_or(match self.flavour {
+            LdapFlavour::Ad => "(userPrincipalName={login})",
+            LdapFlavour::Openldap => "(uid={login})",
+        })
+    }
+
+    pub fn graph_url(&self) -> &str {
+        self.graph_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
+            .unwrap_or("https://graph.microsoft.com")
+    }
+
+    pub fn login_url(&self) -> &str {
+        self.login_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
+            .unwrap_or("https://login.microsoftonline.com")
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Default)]
@@ -256,6 +332,30 @@ pub struct SecurityConfig {
     /// The server key (32 random bytes, hex), created on first start. Default: beside the
     /// SQLite database, named after it with `.key` appended.
     pub key_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordConfig {
+    /// Shortest new password, in characters (at least 8; NIST's floor).
+    #[serde(default = "default_min_length")]
+    pub min_length: usize,
+    /// A Have I Been Pwned range API (`https://api.pwnedpasswords.com`): only five hex digits of
+    /// the password's SHA-1 are sent. Unset: no breached-password check.
+    pub breach_check_url: Option<String>,
+}
+
+fn default_min_length() -> usize {
+    12
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: default_min_length(),
+            breach_check_url: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
@@ -445,6 +545,17 @@ impl Config {
     }
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        let d = &mut self.directory;
+        resolve(
+            &mut d.bind_password,
+            &d.bind_password_file,
+            "directory.bind_password",
+        )?;
+        resolve(
+            &mut d.client_secret,
+            &d.client_secret_file,
+            "directory.client_secret",
+        )?;
         if let Some(e) = &mut self.email {
             resolve(&mut e.password, &e.password_file, "email.password")?;
         }
@@ -480,11 +591,65 @@ impl Config {
                 "only sqlite://PATH is supported so far (PostgreSQL is not implemented yet)",
             ));
         }
-        if self.directory.backend != DirectoryBackend::Embedded {
-            return Err(invalid(
-                "directory.backend",
-                "only \"embedded\" is implemented so far (LDAP and Graph are not yet)",
-            ));
+        if !(8..=256).contains(&self.password.min_length) {
+            return Err(invalid("password.min_length", "must be between 8 and 256"));
+        }
+        if let Some(url) = &self.password.breach_check_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(
+                    "password.breach_check_url",
+                    "must be an http(s) URL",
+                ));
+            }
+        }
+        let d = &self.directory;
+        match d.backend {
+            DirectoryBackend::Embedded => {}
+            DirectoryBackend::Ldap => {
+                for (key, set) in [
+                    ("directory.url", d.url.is_some()),
+                    ("directory.bind_dn", d.bind_dn.is_some()),
+                    ("directory.bind_password", d.bind_password.is_some()),
+                    ("directory.base_dn", d.base_dn.is_some()),
+                ] {
+                    if !set {
+                        return Err(invalid(key, "required for backend = \"ldap\""));
+                    }
+                }
+                let url = d.url.as_deref().unwrap_or_default();
+                if !(url.starts_with("ldaps://") || url.starts_with("ldap://")) {
+                    return Err(invalid(
+                        "directory.url",
+                        "must start with ldaps:// or ldap://",
+                    ));
+                }
+                if !d.user_filter().contains("{login}") {
+                    return Err(invalid("directory.user_filter", "must contain {login}"));
+                }
+                if d.seed_demo {
+                    return Err(invalid(
+                        "directory.seed_demo",
+                        "only for backend = \"embedded\"",
+                    ));
+                }
+            }
+            DirectoryBackend::Graph => {
+                for (key, set) in [
+                    ("directory.tenant_id", d.tenant_id.is_some()),
+                    ("directory.client_id", d.client_id.is_some()),
+                    ("directory.client_secret", d.client_secret.is_some()),
+                ] {
+                    if !set {
+                        return Err(invalid(key, "required for backend = \"graph\""));
+                    }
+                }
+                if d.seed_demo {
+                    return Err(invalid(
+                        "directory.seed_demo",
+                        "only for backend = \"embedded\"",
+                    ));
+                }
+            }
         }
         if self.providers.outbox.is_none()
             && self.email.is_none()

@@ -61,7 +61,7 @@ challenge-expired = This code or request has expired. Please ask for a new one.
 button-other-method = Choose another method
 
 ## New password (step 11a)
-enter-new-password = Type your new password: at least 12 characters, not a commonly used password, and without your login name. A sentence of a few words works well.
+enter-new-password = Type your new password. A sentence of a few words works well: long, not commonly used, and without your login name.
 confirm-new-password = Type the same password once more to confirm.
 password-mismatch = The two passwords are not the same.
 password-rejected = This password cannot be used:
@@ -69,6 +69,7 @@ password-too-short = • it is shorter than { $min } characters
 password-too-long = • it is longer than { $max } characters
 password-contains-login = • it contains your login name or part of it
 password-too-common = • it is too easy to guess (a common password or pattern)
+password-breached = • it appears in lists of leaked passwords: attackers try those first
 password-reset-done = Your password has been changed. Sign in again with your new password, then close your browser. We sent a confirmation to your private e-mail address.
 directory-refused = The account server refused this password:
 directory-rule-history = • you used this password recently; choose a new one
@@ -176,3 +177,7 @@ duo-push-type = Password reset
 
 ## Results that arrive later
 push-expired = The notification was not answered in time. Choose another method or try again.
+
+## Directory that cannot unlock (Entra ID)
+unlock-unsupported = You are verified, but your account cannot be unlocked from here: the lock after failed sign-ins ends by itself after a few minutes. Would you like to set a new password instead, right now?
+button-reset-instead = Set a new password

@@ -61,7 +61,7 @@ challenge-expired = Deze code of aanvraag is verlopen. Vraag een nieuwe aan.
 button-other-method = Andere methode kiezen
 
 ## Nieuw wachtwoord (stap 11a)
-enter-new-password = Typ je nieuwe wachtwoord: minstens 12 tekens, niet een veelgebruikt wachtwoord en zonder je loginnaam. Een zin van een paar woorden werkt goed.
+enter-new-password = Typ je nieuwe wachtwoord. Een zin van een paar woorden werkt goed: lang, niet veelgebruikt en zonder je loginnaam.
 confirm-new-password = Typ hetzelfde wachtwoord nog een keer ter bevestiging.
 password-mismatch = De twee wachtwoorden zijn niet gelijk.
 password-rejected = Dit wachtwoord kan niet worden gebruikt:
@@ -69,6 +69,7 @@ password-too-short = • het is korter dan { $min } tekens
 password-too-long = • het is langer dan { $max } tekens
 password-contains-login = • het bevat je loginnaam of een deel ervan
 password-too-common = • het is te makkelijk te raden (een veelgebruikt wachtwoord of patroon)
+password-breached = • het staat in lijsten van uitgelekte wachtwoorden: aanvallers proberen het als eerste
 password-reset-done = Je wachtwoord is gewijzigd. Meld je opnieuw aan met je nieuwe wachtwoord; sluit daarna je browser. We hebben een bevestiging naar je privé e-mailadres gestuurd.
 directory-refused = De accountserver heeft dit wachtwoord geweigerd:
 directory-rule-history = • je hebt dit wachtwoord onlangs al gebruikt; kies een nieuw wachtwoord
@@ -176,3 +177,7 @@ duo-push-type = Wachtwoordherstel
 
 ## Resultaten die later binnenkomen
 push-expired = Er is op tijd geen antwoord op de melding gekomen. Kies een andere methode of probeer het opnieuw.
+
+## Directory die niet kan ontgrendelen (Entra ID)
+unlock-unsupported = Je bent geverifieerd, maar je account kan hier niet direct worden ontgrendeld: de blokkade na foute inlogpogingen verloopt vanzelf na enkele minuten. Wil je in plaats daarvan meteen een nieuw wachtwoord instellen?
+button-reset-instead = Nieuw wachtwoord instellen

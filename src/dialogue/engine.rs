@@ -405,6 +405,14 @@ fn reason_from(input: &UserInput) -> Option<Reason> {
 
 fn choose_method(mut rec: Recovery, input: &UserInput, out: &mut Out) -> State {
     if can_finish(&rec) {
+        if matches!(input, UserInput::Button(id) if id == "reset_instead")
+            && rec.reason == Reason::Locked
+        {
+            out.effect(Effect::SwitchToReset {
+                recovery_id: rec.id.clone(),
+            });
+            return State::ChooseMethod { rec };
+        }
         // Both methods passed but the final step did not go through (directory down): try again.
         return match rec.reason {
             Reason::Locked => {
@@ -640,6 +648,27 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
                         .then(directory_rule_text(rule))
                         .then_prompt(&next),
                 );
+                next
+            }
+            other => other,
+        },
+        Event::UnlockUnsupported => match state {
+            State::ChooseMethod { rec } if can_finish(&rec) && rec.reason == Reason::Locked => {
+                out.reply(
+                    Reply::text(Text::new("unlock-unsupported")).with_buttons(vec![
+                        Button::new("reset_instead", Text::new("button-reset-instead")),
+                        cancel_button(),
+                    ]),
+                );
+                State::ChooseMethod { rec }
+            }
+            other => other,
+        },
+        Event::SwitchedToReset => match state {
+            State::ChooseMethod { mut rec } if can_finish(&rec) && rec.reason == Reason::Locked => {
+                rec.reason = Reason::Forgot;
+                let next = State::NewPassword { rec };
+                out.reply(prompt(&next));
                 next
             }
             other => other,
@@ -999,6 +1028,7 @@ fn violation_text(v: PolicyViolation) -> Text {
         PolicyViolation::TooLong { max } => Text::new("password-too-long").num("max", max as i64),
         PolicyViolation::ContainsLoginName => Text::new("password-contains-login"),
         PolicyViolation::TooCommon => Text::new("password-too-common"),
+        PolicyViolation::Breached => Text::new("password-breached"),
     }
 }
 

@@ -93,6 +93,10 @@ pub enum Event {
     },
     /// Something failed that is not the user's doing; nothing was changed.
     Unavailable,
+    /// The directory cannot unlock (Entra's smart lockout ends by itself after a while).
+    UnlockUnsupported,
+    /// The verified recovery now ends with a new password instead of an unlock.
+    SwitchedToReset,
 }
 
 /// Why the core will not go on right now.
@@ -175,6 +179,10 @@ pub enum Effect {
         digest: String,
     },
     Unlock {
+        recovery_id: String,
+    },
+    /// A verified "account locked" recovery continues as "forgot password".
+    SwitchToReset {
         recovery_id: String,
     },
     EndRecovery {

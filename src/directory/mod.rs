@@ -1,11 +1,15 @@
 //! Where accounts live. The core only needs to find an account, reset its password and unlock it;
-//! LDAP (Active Directory, OpenLDAP) and Microsoft Graph will implement the same trait.
+//! LDAP (Active Directory, OpenLDAP) and Microsoft Graph implement the same trait.
 
 mod embedded;
+pub mod graph;
+pub mod ldap;
 
 use async_trait::async_trait;
 
 pub use embedded::EmbeddedDirectory;
+pub use graph::GraphDirectory;
+pub use ldap::LdapDirectory;
 
 use crate::dialogue::DirectoryRule;
 use crate::domain::{EmailAddress, LoginName, NewPassword, PhoneNumber};
@@ -31,6 +35,10 @@ pub enum DirectoryError {
     Rejected(DirectoryRule),
     #[error("no such account")]
     NotFound,
+    /// The directory cannot clear a lockout itself (Entra's smart lockout ends on its own):
+    /// the user is told to wait or to reset the password instead.
+    #[error("this directory cannot unlock accounts")]
+    UnlockUnsupported,
     /// Down, timed out, misconfigured: nothing was changed.
     #[error("directory unavailable: {0}")]
     Unavailable(String),

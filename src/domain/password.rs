@@ -31,10 +31,16 @@ impl Default for PasswordPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyViolation {
-    TooShort { min: usize },
-    TooLong { max: usize },
+    TooShort {
+        min: usize,
+    },
+    TooLong {
+        max: usize,
+    },
     ContainsLoginName,
     TooCommon,
+    /// Found in a corpus of breached passwords (checked by the core, not by `parse`).
+    Breached,
 }
 
 /// A new password that passed the policy. `Debug` is redacted; the text only leaves through

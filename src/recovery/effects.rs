@@ -10,7 +10,8 @@ use super::{decoy, totp, Core, PhoneAnswer, TurnCtx};
 use crate::dialogue::{Effect, EndReason, Event, Offer, Refusal, SecretText};
 use crate::directory::{Account, DirectoryError};
 use crate::domain::{
-    normalise_answer, EmailAddress, LoginName, Method, NewPassword, OtpCode, PhoneNumber, Reason,
+    normalise_answer, EmailAddress, LoginName, Method, NewPassword, OtpCode, PhoneNumber,
+    PolicyViolation, Reason,
 };
 use crate::providers::Notice;
 use crate::store::{ChallengeRow, LockScope, RecoveryRow};
@@ -83,6 +84,7 @@ impl Core {
                     .await
             }
             Effect::Unlock { recovery_id } => self.unlock(ctx, &recovery_id).await,
+            Effect::SwitchToReset { recovery_id } => self.switch_to_reset(ctx, &recovery_id).await,
             Effect::EndRecovery { recovery_id, why } => {
                 self.end_recovery(ctx, &recovery_id, why).await
             }
@@ -207,6 +209,21 @@ impl Core {
                 (registered && self.providers.supports(m)).then_some(Offer { method: m, hint })
             })
             .collect()
+    }
+
+    /// [`Self::profile`] with the directory's attributes (mobile, alternate e-mail) looked up
+    /// again: what a code, a call or a notice is sent to.
+    async fn profile_with_directory(&self, r: &RecoveryRow) -> anyhow::Result<Profile> {
+        if r.decoy {
+            return self.profile(&r.account, None).await;
+        }
+        let login = LoginName::parse(&r.account).context("stored account is a login name")?;
+        let account = self
+            .directory
+            .find(&login)
+            .await
+            .map_err(|e| anyhow::anyhow!("directory lookup: {e}"))?;
+        self.profile(&r.account, account.as_ref()).await
     }
 
     /// Registered methods: the app's own registrations first, then the directory's attributes.
@@ -470,7 +487,7 @@ impl Core {
             Ok(r) => r,
             Err(events) => return Ok(events),
         };
-        let profile = self.profile(&r.account, None).await?;
+        let profile = self.profile_with_directory(&r).await?;
         let mobile = if method == Method::Sms {
             let typed = if resend { None } else { phone };
             match self.check_number(ctx, &r, method, typed, &profile).await? {
@@ -641,7 +658,7 @@ impl Core {
             Ok(r) => r,
             Err(events) => return Ok(events),
         };
-        let profile = self.profile(&r.account, None).await?;
+        let profile = self.profile_with_directory(&r).await?;
         let to = match self.check_number(ctx, &r, method, phone, &profile).await? {
             Ok(n) => n,
             Err(events) => return Ok(events),
@@ -1034,6 +1051,13 @@ impl Core {
         })
         .await
         .context("password policy task")?;
+        // Only a password the local rules accept is looked up.
+        let parsed = match (parsed, &self.breach) {
+            (Ok(()), Some(check)) if check.is_breached(&pw).await == Some(true) => {
+                Err(vec![PolicyViolation::Breached])
+            }
+            (parsed, _) => parsed,
+        };
         match parsed {
             Ok(()) => Ok(vec![Event::PasswordAccepted {
                 digest: self.keys.password_digest(&r.id, &pw),
@@ -1124,6 +1148,18 @@ impl Core {
     ) -> Events {
         match outcome {
             Ok(()) => {}
+            Err(DirectoryError::UnlockUnsupported) => {
+                self.audit(
+                    ctx,
+                    &r.account,
+                    event,
+                    None,
+                    "unsupported_by_directory",
+                    None,
+                )
+                .await?;
+                return Ok(vec![Event::UnlockUnsupported]);
+            }
             Err(DirectoryError::Rejected(rule)) => {
                 self.audit(
                     ctx,
@@ -1162,7 +1198,7 @@ impl Core {
             (cancelled > 0).then(|| format!("{cancelled} other recoveries cancelled")),
         )
         .await?;
-        let profile = self.profile(&r.account, None).await?;
+        let profile = self.profile_with_directory(r).await?;
         if let (Some(to), Some(email)) = (&profile.alternate_email, &self.providers.email) {
             let sent = email.send_notice(to, login, notice, ctx.lang).await;
             let outcome = if sent.is_ok() { "ok" } else { "provider_error" };
@@ -1181,6 +1217,28 @@ impl Core {
             .await?;
         }
         Ok(vec![done])
+    }
+
+    /// "Account locked" on a directory that cannot unlock: the verified recovery sets a new
+    /// password instead (which ends a lockout everywhere).
+    async fn switch_to_reset(&self, ctx: &TurnCtx<'_>, id: &str) -> Events {
+        let r = match self.authorised(ctx, id, Reason::Locked).await? {
+            Ok(r) => r,
+            Err(events) => return Ok(events),
+        };
+        self.store
+            .set_recovery_reason(&r.id, Reason::Forgot.id())
+            .await?;
+        self.audit(
+            ctx,
+            &r.account,
+            "reason_changed",
+            None,
+            "ok",
+            Some("locked, now forgot".into()),
+        )
+        .await?;
+        Ok(vec![Event::SwitchedToReset])
     }
 
     async fn end_recovery(&self, ctx: &TurnCtx<'_>, id: &str, why: EndReason) -> Events {

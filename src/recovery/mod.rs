@@ -6,6 +6,7 @@
 //! The engine's copy of "which methods passed" drives the conversation; the core keeps its own in
 //! the `recoveries` table and refuses the final step unless two distinct methods passed there.
 
+mod breach;
 mod clock;
 mod decoy;
 mod effects;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+pub use breach::BreachCheck;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::Keys;
 pub use rules::Rules;
@@ -114,6 +116,8 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     rules: Rules,
     metrics: Arc<Metrics>,
+    /// The breached-password check, when configured.
+    breach: Option<BreachCheck>,
     outbound: Mutex<HashMap<String, Arc<dyn Outbound>>>,
     /// One turn at a time per conversation within this process.
     turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -135,6 +139,11 @@ impl Core {
         clock: Arc<dyn Clock>,
         rules: Rules,
     ) -> Self {
+        let breach = rules.breach_check_url.as_deref().and_then(|url| {
+            BreachCheck::new(url, std::time::Duration::from_secs(5))
+                .inspect_err(|e| tracing::error!(error = %e, "breached-password check disabled"))
+                .ok()
+        });
         Self {
             store,
             directory,
@@ -143,6 +152,7 @@ impl Core {
             clock,
             rules,
             metrics: Arc::new(Metrics::new()),
+            breach,
             outbound: Mutex::new(HashMap::new()),
             turn_locks: Mutex::new(HashMap::new()),
         }

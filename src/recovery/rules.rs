@@ -30,6 +30,9 @@ pub struct Rules {
     /// TOTP steps accepted either side of now.
     pub totp_skew_steps: i64,
     pub password: PasswordPolicy,
+    /// Base URL of a Have I Been Pwned range API (`https://api.pwnedpasswords.com`); `None`:
+    /// no breached-password check.
+    pub breach_check_url: Option<String>,
 }
 
 impl Default for Rules {
@@ -51,6 +54,7 @@ impl Default for Rules {
             questions_asked: 3,
             totp_skew_steps: 1,
             password: PasswordPolicy::default(),
+            breach_check_url: None,
         }
     }
 }

@@ -123,6 +123,16 @@ impl Store {
         Ok(ids)
     }
 
+    pub async fn set_recovery_reason(&self, id: &str, reason: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recoveries SET reason = ? WHERE id = ? AND status = 'open'")
+            .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("changing the recovery's reason")?;
+        Ok(())
+    }
+
     pub async fn set_phone_confirmed(&self, id: &str) -> anyhow::Result<()> {
         sqlx::query("UPDATE recoveries SET phone_confirmed = 1 WHERE id = ?")
             .bind(id)

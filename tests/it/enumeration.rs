@@ -14,7 +14,9 @@ const UNKNOWN: &str = "niemand@bedrijf.nl";
 async fn add_account(t: &TestApp, login: &str, disabled: bool) {
     let l = LoginName::parse(login).unwrap();
     t.app
-        .directory
+        .embedded
+        .as_ref()
+        .expect("the test app has the embedded directory")
         .put_account(&l, "Test", "Oud-wachtwoord-123!", false, disabled, false)
         .await
         .unwrap();

@@ -1,13 +1,17 @@
 //! Integration tests: one binary, one module per concern. `support` spins up the whole core
 //! in-process on its own SQLite file with a manual clock (`TestApp::new`).
 
+mod slapd;
 mod support;
 
+mod chat_ldap;
 mod cli;
 mod console;
 mod email;
 mod enumeration;
 mod fake_telegram;
+mod graph;
+mod ldap;
 mod properties;
 mod push;
 mod restart;

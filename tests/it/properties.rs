@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sspr_bot::dialogue::{
-    step, Conversation, DirectoryRule, Effect, Event, Input, Lang, Offer, Refusal, Reply, State,
-    QUESTION_IDS,
+    step, CallEnd, Conversation, DirectoryRule, Effect, Event, Input, Lang, Offer, Refusal, Reply,
+    State, QUESTION_IDS,
 };
 use sspr_bot::domain::{Method, PolicyViolation, Reason};
 use sspr_bot::recovery::PhoneAnswer;
@@ -248,6 +248,11 @@ fn core_event() -> BoxedStrategy<Event> {
         1 => Just(Event::PasswordMismatch),
         1 => Just(Event::PasswordReset),
         1 => Just(Event::Unlocked),
+        1 => Just(Event::UnlockUnsupported),
+        1 => Just(Event::SwitchedToReset),
+        1 => Just(Event::PushExpired),
+        1 => prop_oneof![Just(CallEnd::Busy), Just(CallEnd::NoAnswer), Just(CallEnd::Failed)]
+            .prop_map(|why| Event::CallEnded { why }),
         1 => directory_rule().prop_map(|rule| Event::DirectoryRefused { rule }),
         1 => Just(Event::Unavailable),
     ]
@@ -341,7 +346,9 @@ fn final_effect(e: &Effect) -> Option<(&str, Reason)> {
         Effect::CheckPassword { recovery_id, .. } | Effect::ResetPassword { recovery_id, .. } => {
             Some((recovery_id, Reason::Forgot))
         }
-        Effect::Unlock { recovery_id } => Some((recovery_id, Reason::Locked)),
+        Effect::Unlock { recovery_id } | Effect::SwitchToReset { recovery_id } => {
+            Some((recovery_id, Reason::Locked))
+        }
         _ => None,
     }
 }
@@ -551,6 +558,10 @@ impl Walk {
                 },
                 Effect::Unlock { .. } => match ok {
                     true => Event::Unlocked,
+                    false => Event::UnlockUnsupported,
+                },
+                Effect::SwitchToReset { .. } => match ok {
+                    true => Event::SwitchedToReset,
                     false => Event::Unavailable,
                 },
                 Effect::EndRecovery { .. } => continue,

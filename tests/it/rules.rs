@@ -3,7 +3,7 @@
 //! directory. Replies are checked in Dutch, the default language.
 
 use serde_json::{json, Value};
-use sspr_bot::recovery::PhoneAnswer;
+use sspr_bot::recovery::{PhoneAnswer, Rules};
 
 use crate::support::*;
 
@@ -1087,4 +1087,66 @@ async fn no_code_answer_or_password_is_stored_after_a_full_reset() {
         assert!(!audit.contains(secret), "{secret:?} in the audit log");
         assert!(!stored.contains(secret), "{secret:?} stored");
     }
+}
+
+// ---- breached passwords (k-anonymity range API) ----
+
+#[tokio::test]
+async fn a_password_from_a_breach_list_is_refused_and_only_a_hash_prefix_leaves() {
+    use sha1::{Digest, Sha1};
+    use wiremock::matchers::{header, method, path_regex};
+    let breached = "Correct Horse Battery Staple 1";
+    let digest = hex::encode_upper(Sha1::digest(breached.as_bytes()));
+    let (prefix, suffix) = digest.split_at(5);
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("GET"))
+        .and(path_regex(r"^/range/[0-9A-F]{5}$"))
+        .and(header("Add-Padding", "true"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(format!(
+            "0018A45C4D1DEF81644B54AB7F969B88D65:0\r\n{suffix}:3861493\r\n00D4F6E8FA6EECAD2A3AA415EEC418D38EC:2\r\n"
+        )))
+        .mount(&server)
+        .await;
+    let rules = Rules {
+        breach_check_url: Some(server.uri()),
+        ..Rules::default()
+    };
+    let t = TestApp::with_rules(rules).await;
+    t.start(JAN, "reason:forgot").await;
+    t.pass_email().await;
+    t.pass_totp(JAN_TOTP).await;
+    let before = t.password_hash(JAN).await;
+    t.say(breached)
+        .await
+        .expect("uitgelekte wachtwoorden")
+        .expect("Typ je nieuwe wachtwoord");
+    assert_eq!(t.password_hash(JAN).await, before);
+    // Only the five-character prefix was sent, never the password or its full hash.
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), format!("/range/{prefix}"));
+    assert!(!format!("{:?}", requests[0]).contains(suffix));
+    // A password the list does not hold goes through.
+    t.say(GOOD_PASSWORD).await.expect("nog een keer");
+}
+
+#[tokio::test]
+async fn an_unreachable_breach_list_does_not_block_a_reset() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rules = Rules {
+        breach_check_url: Some(format!("http://127.0.0.1:{closed}")),
+        ..Rules::default()
+    };
+    let t = TestApp::with_rules(rules).await;
+    t.start(JAN, "reason:forgot").await;
+    t.pass_email().await;
+    t.pass_totp(JAN_TOTP).await;
+    t.say(GOOD_PASSWORD).await.expect("nog een keer");
+    t.say(GOOD_PASSWORD)
+        .await
+        .expect("Je wachtwoord is gewijzigd");
 }

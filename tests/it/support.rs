@@ -274,7 +274,9 @@ impl TestApp {
 
     pub async fn sign_in(&self, login: &str, password: &str) -> bool {
         self.app
-            .directory
+            .embedded
+            .as_ref()
+            .expect("the test app has the embedded directory")
             .sign_in(&LoginName::parse(login).unwrap(), password)
             .await
             .unwrap()

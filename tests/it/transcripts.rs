@@ -398,3 +398,66 @@ async fn garbage_gets_a_translated_answer_and_changes_nothing() {
     t.say(&"x".repeat(5000)).await.expect("te lang");
     t.say("\u{0}\u{202e}💥").await.expect("precies zes cijfers");
 }
+
+/// A directory that, like Entra ID, cannot clear a lockout.
+struct CannotUnlock(std::sync::Arc<sspr_bot::directory::EmbeddedDirectory>);
+
+#[async_trait::async_trait]
+impl sspr_bot::directory::Directory for CannotUnlock {
+    async fn find(
+        &self,
+        login: &sspr_bot::domain::LoginName,
+    ) -> Result<Option<sspr_bot::directory::Account>, sspr_bot::directory::DirectoryError> {
+        self.0.find(login).await
+    }
+    async fn reset_password(
+        &self,
+        login: &sspr_bot::domain::LoginName,
+        password: &sspr_bot::domain::NewPassword,
+    ) -> Result<(), sspr_bot::directory::DirectoryError> {
+        self.0.reset_password(login, password).await
+    }
+    async fn unlock(
+        &self,
+        _: &sspr_bot::domain::LoginName,
+    ) -> Result<(), sspr_bot::directory::DirectoryError> {
+        Err(sspr_bot::directory::DirectoryError::UnlockUnsupported)
+    }
+    async fn ping(&self) -> Result<(), sspr_bot::directory::DirectoryError> {
+        self.0.ping().await
+    }
+}
+
+#[tokio::test]
+async fn a_directory_that_cannot_unlock_offers_a_new_password_instead() {
+    let mut t = TestApp::new().await;
+    let embedded = t.app.embedded.clone().unwrap();
+    t.app.core = std::sync::Arc::new(sspr_bot::recovery::Core::new(
+        t.app.store.clone(),
+        std::sync::Arc::new(CannotUnlock(embedded)),
+        sspr_bot::providers::Providers::outbox(t.app.outbox.clone().unwrap()),
+        t.app.core.keys().clone(),
+        t.clock.clone(),
+        sspr_bot::recovery::Rules::default(),
+    ));
+    t.start(ANNA, "reason:locked").await;
+    t.pass_email().await;
+    let shown = t.pass_questions(&ANNA_ANSWERS).await;
+    shown
+        .expect("kan hier niet direct worden ontgrendeld")
+        .expect_not("Je account is ontgrendeld");
+    TestApp::offered(&shown, "reset_instead");
+    assert!(t.is_locked(ANNA).await);
+    let shown = t.press("reset_instead").await;
+    assert!(shown.expects_secret);
+    t.say(GOOD_PASSWORD).await;
+    t.say(GOOD_PASSWORD)
+        .await
+        .expect("Je wachtwoord is gewijzigd");
+    assert!(!t.is_locked(ANNA).await, "a reset ends the lockout");
+    assert!(t.sign_in(ANNA, GOOD_PASSWORD).await);
+    assert!(t
+        .audit(ANNA)
+        .await
+        .contains(&("reason_changed".into(), None, "ok".into())));
+}
