@@ -60,17 +60,44 @@ pub struct Slapd {
     pub url: String,
 }
 
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
+fn find_tool(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/usr/local/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.exists())
+}
+
+/// Debian's slapd and ldap-utils, installed once if missing (as `.ci/run` does), so that
+/// `cargo test` alone works on a fresh machine of this project's kind (root, apt).
+fn ensure_installed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if find_tool("slapd").is_some() && find_tool("slapadd").is_some() {
+            return;
         }
-    }
-    panic!(
-        "`{name}` not found: the LDAP tests need a real OpenLDAP server. Install it with \
-         `apt-get install -y slapd ldap-utils` (.ci/run does this)"
-    );
+        let installed = Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            installed,
+            "slapd is missing and could not be installed: the LDAP tests need a real OpenLDAP \
+             server (`apt-get install -y slapd ldap-utils` as root; .ci/run does this)"
+        );
+    });
+}
+
+fn tool(name: &str) -> PathBuf {
+    ensure_installed();
+    find_tool(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` not found: the LDAP tests need a real OpenLDAP server. Install it with \
+             `apt-get install -y slapd ldap-utils` (.ci/run does this)"
+        )
+    })
 }
 
 fn free_port() -> u16 {
