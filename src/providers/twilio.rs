@@ -153,25 +153,31 @@ impl SmsSender for TwilioSms {
             tracing::info!(provider = PROVIDER, message_sid = %sid, "SMS accepted");
             return Ok(());
         }
-        let detail = serde_json::from_str::<TwilioError>(&text)
-            .ok()
-            .map(|e| {
-                let mut parts = Vec::new();
-                if let Some(code) = e.code {
-                    parts.push(format!("error {code}"));
-                }
-                if let Some(m) = e.message.filter(|m| !m.trim().is_empty()) {
-                    parts.push(scrub(&m, &scrub_list));
-                }
-                parts.join(": ")
-            })
-            .filter(|d| !d.is_empty());
-        let reason = match detail {
-            Some(d) => format!("HTTP {}: {d}", status.as_u16()),
-            None => format!("HTTP {}", status.as_u16()),
-        };
+        let reason = error_reason(status, &text, &scrub_list);
         tracing::warn!(provider = PROVIDER, status = status.as_u16(), %reason, "SMS provider refused the message");
         Err(fail(PROVIDER, reason))
+    }
+}
+
+/// `HTTP 400: error 21211: <Twilio's message>` from a Twilio error answer, with `secrets`
+/// scrubbed from Twilio's text (it sometimes repeats the number).
+pub(super) fn error_reason(status: reqwest::StatusCode, body: &str, secrets: &[&str]) -> String {
+    let detail = serde_json::from_str::<TwilioError>(body)
+        .ok()
+        .map(|e| {
+            let mut parts = Vec::new();
+            if let Some(code) = e.code {
+                parts.push(format!("error {code}"));
+            }
+            if let Some(m) = e.message.filter(|m| !m.trim().is_empty()) {
+                parts.push(scrub(&m, secrets));
+            }
+            parts.join(": ")
+        })
+        .filter(|d| !d.is_empty());
+    match detail {
+        Some(d) => format!("HTTP {}: {d}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
     }
 }
 

@@ -38,7 +38,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha1::Sha1;
 
-use super::{scrub, ProviderError, VoiceCaller};
+use super::{ProviderError, VoiceCaller};
 use crate::config::{Secret, TwilioAccount};
 use crate::dialogue::{CallEnd, Lang, Text};
 use crate::domain::PhoneNumber;
@@ -92,12 +92,6 @@ impl std::fmt::Debug for TwilioVoice {
 #[derive(Deserialize)]
 struct Created {
     sid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TwilioError {
-    code: Option<i64>,
-    message: Option<String>,
 }
 
 impl TwilioVoice {
@@ -198,23 +192,7 @@ impl VoiceCaller for TwilioVoice {
             to.as_str(),
             to.as_str().trim_start_matches('+'),
         ];
-        let detail = serde_json::from_str::<TwilioError>(&text)
-            .ok()
-            .map(|e| {
-                let mut parts = Vec::new();
-                if let Some(code) = e.code {
-                    parts.push(format!("error {code}"));
-                }
-                if let Some(m) = e.message.filter(|m| !m.trim().is_empty()) {
-                    parts.push(scrub(&m, &secrets));
-                }
-                parts.join(": ")
-            })
-            .filter(|d| !d.is_empty());
-        let reason = match detail {
-            Some(d) => format!("HTTP {}: {d}", status.as_u16()),
-            None => format!("HTTP {}", status.as_u16()),
-        };
+        let reason = super::twilio::error_reason(status, &text, &secrets);
         tracing::warn!(provider = PROVIDER, status = status.as_u16(), %reason, "voice provider refused the call");
         Err(fail(reason))
     }
@@ -691,7 +669,7 @@ mod tests {
 
     #[test]
     fn scrubbing_removes_the_token_and_the_number() {
-        let out = scrub(
+        let out = crate::providers::scrub(
             "token s3cr3t-token for +31612345666 (31612345666)",
             &["s3cr3t-token", "+31612345666", "31612345666"],
         );
