@@ -808,10 +808,7 @@ fn on_verdict(state: State, method: Method, ok: bool, out: &mut Out) -> State {
 
 /// The only gate to the final step: two different methods passed.
 fn can_finish(rec: &Recovery) -> bool {
-    let mut distinct = rec.passed.clone();
-    distinct.sort();
-    distinct.dedup();
-    distinct.len() >= METHODS_REQUIRED
+    Method::distinct_factors(rec.passed.iter().copied()) >= METHODS_REQUIRED
 }
 
 fn with_rec(state: State, out: &mut Out, f: impl FnOnce(Recovery, &mut Out) -> State) -> State {
@@ -962,11 +959,13 @@ fn choose_prompt(rec: &Recovery) -> Reply {
         ]);
     }
     let available = rec.available();
-    let step_no = (rec.passed.len() + 1).min(METHODS_REQUIRED) as i64;
-    let still_needed = METHODS_REQUIRED.saturating_sub(rec.passed.len());
+    let passed_factors = Method::distinct_factors(rec.passed.iter().copied());
+    let step_no = (passed_factors + 1).min(METHODS_REQUIRED) as i64;
+    let still_needed = METHODS_REQUIRED.saturating_sub(passed_factors);
     let phone_methods_hidden = rec.no_phone && rec.offers.iter().any(|o| o.method.needs_phone());
     let mut buttons = Vec::new();
-    if available.len() < still_needed {
+    // An SMS and a call to one number count once: only different factors can finish.
+    if Method::distinct_factors(available.iter().map(|o| o.method)) < still_needed {
         let mut reply = Reply::text(Text::new("not-enough-methods"));
         if rec.no_phone {
             reply = reply.then(Text::new("no-phone-needs-email-and-questions"));
@@ -1093,6 +1092,10 @@ mod tests {
         };
         assert!(!can_finish(&rec(vec![Method::Email])));
         assert!(!can_finish(&rec(vec![Method::Email, Method::Email])));
+        assert!(
+            !can_finish(&rec(vec![Method::Sms, Method::Call])),
+            "one phone number"
+        );
         assert!(can_finish(&rec(vec![Method::Email, Method::Totp])));
     }
 }

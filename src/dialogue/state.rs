@@ -80,7 +80,8 @@ impl Recovery {
     pub fn available(&self) -> Vec<&Offer> {
         self.offers
             .iter()
-            .filter(|o| !self.passed.contains(&o.method))
+            // A method whose factor already passed (a call after the SMS) adds nothing.
+            .filter(|o| !self.passed.iter().any(|p| p.factor() == o.method.factor()))
             .filter(|o| !(self.no_phone && o.method.needs_phone()))
             .collect()
     }

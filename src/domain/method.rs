@@ -44,6 +44,24 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.id() == id)
     }
 
+    /// What a method proves possession of. An SMS and a call to the same registered number prove
+    /// the same thing, so they count as one method towards the two required (as Entra counts
+    /// "mobile phone" once); every other method is a factor of its own.
+    pub fn factor(self) -> &'static str {
+        match self {
+            Method::Sms | Method::Call => "mobile_phone",
+            other => other.id(),
+        }
+    }
+
+    /// How many different factors `methods` prove.
+    pub fn distinct_factors(methods: impl IntoIterator<Item = Method>) -> usize {
+        let mut factors: Vec<&'static str> = methods.into_iter().map(Method::factor).collect();
+        factors.sort_unstable();
+        factors.dedup();
+        factors.len()
+    }
+
     /// Methods someone who lost their phone cannot use.
     pub fn needs_phone(self) -> bool {
         matches!(
@@ -82,6 +100,14 @@ mod tests {
             assert_eq!(Method::from_id(m.id()), Some(m));
         }
         assert_eq!(Method::from_id("fax"), None);
+    }
+
+    #[test]
+    fn sms_and_call_are_one_factor_every_other_method_its_own() {
+        assert_eq!(Method::distinct_factors([Method::Sms, Method::Call]), 1);
+        assert_eq!(Method::distinct_factors([Method::Sms, Method::Email]), 2);
+        assert_eq!(Method::distinct_factors([Method::Push, Method::Totp]), 2);
+        assert_eq!(Method::distinct_factors(Method::ALL), 5);
     }
 
     #[test]

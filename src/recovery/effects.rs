@@ -1019,10 +1019,12 @@ impl Core {
             Ok(r) => r,
             Err(events) => return Ok(Err(events)),
         };
-        let mut passed = r.passed_ids();
-        passed.sort();
-        passed.dedup();
-        if r.decoy || passed.len() < 2 || r.reason != reason.id() {
+        let passed = r
+            .passed_ids()
+            .iter()
+            .filter_map(|id| Method::from_id(id))
+            .collect::<Vec<_>>();
+        if r.decoy || Method::distinct_factors(passed) < 2 || r.reason != reason.id() {
             self.audit(
                 ctx,
                 &r.account,

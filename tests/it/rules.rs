@@ -1150,3 +1150,33 @@ async fn an_unreachable_breach_list_does_not_block_a_reset() {
         .await
         .expect("Je wachtwoord is gewijzigd");
 }
+
+#[tokio::test]
+async fn an_sms_and_a_call_to_the_same_number_are_one_method_not_two() {
+    let t = TestApp::new().await;
+    // An account with nothing but a mobile number.
+    let login = sspr_bot::domain::LoginName::parse("m.alleenmobiel@bedrijf.nl").unwrap();
+    t.app
+        .embedded
+        .as_ref()
+        .unwrap()
+        .put_account(&login, "Mo", "Oud-wachtwoord-123!", false, false, false)
+        .await
+        .unwrap();
+    t.app
+        .store
+        .upsert_registration(
+            &sspr_bot::store::Registration {
+                account: login.to_string(),
+                mobile: Some("+31611111111".into()),
+                ..Default::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    t.start(login.as_str(), "reason:forgot")
+        .await
+        .expect("twee verschillende methodes")
+        .expect("020-40 777 55");
+}

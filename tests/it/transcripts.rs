@@ -91,7 +91,7 @@ async fn forgot_password_with_email_and_authenticator_code() {
 }
 
 #[tokio::test]
-async fn forgot_password_with_sms_and_a_phone_call() {
+async fn forgot_password_with_sms_and_email() {
     for lang in BOTH {
         let t = app_in(lang).await;
         t.start(JAN, "reason:forgot").await;
@@ -103,16 +103,42 @@ async fn forgot_password_with_sms_and_a_phone_call() {
         t.say("06-12345666").await.expect("*****66");
         let sms = t.last_code("sms").await;
         assert_eq!(t.outbox_lines().await.last().unwrap()["to"], "+31612345666");
-        t.say(&sms)
-            .await
-            .expect(tr(lang, "tweede, andere", "second, different"));
-        // Step 7: a call, confirmed with '#'.
-        t.press("method:call").await;
+        let next = t.say(&sms).await;
+        next.expect(tr(lang, "tweede, andere", "second, different"));
+        // A call to the same number proves the same phone again: it is not a second method.
+        assert!(
+            !next.buttons().contains(&"method:call".to_string()),
+            "{:?}",
+            next.buttons()
+        );
+        t.pass_email().await.expect(tr(
+            lang,
+            "Beide verificatiestappen",
+            "Both verification steps",
+        ));
+        set_new_password(&t, lang, JAN).await;
+    }
+}
+
+#[tokio::test]
+async fn forgot_password_with_a_phone_call_and_an_authenticator_code() {
+    for lang in BOTH {
+        let t = app_in(lang).await;
+        t.start(JAN, "reason:forgot").await;
+        // Step 7: the same number check, then a call confirmed with '#'.
+        t.press("method:call").await.expect("*****66");
         t.say("+31612345666")
             .await
             .expect(tr(lang, "druk op #", "press #"));
         assert_eq!(t.outbox_lines().await.last().unwrap()["channel"], "voice");
-        t.phone(PhoneAnswer::CallKeys('#')).await.expect(tr(
+        let next = t.phone(PhoneAnswer::CallKeys('#')).await;
+        next.expect(tr(lang, "tweede, andere", "second, different"));
+        assert!(
+            !next.buttons().contains(&"method:sms".to_string()),
+            "{:?}",
+            next.buttons()
+        );
+        t.pass_totp(JAN_TOTP).await.expect(tr(
             lang,
             "Beide verificatiestappen",
             "Both verification steps",
