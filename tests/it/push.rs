@@ -87,35 +87,6 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `application/x-www-form-urlencoded` decoding.
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("percent escape"));
-                    i += 2;
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).expect("UTF-8 form value")
-    }
-    let body = std::str::from_utf8(body).expect("UTF-8 body");
-    body.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
 /// The parameters Duo reads: the form body of a POST, the query of a GET.
 fn params_of(req: &Request) -> Vec<(String, String)> {
     if req.method.as_str() == "POST" {

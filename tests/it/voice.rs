@@ -91,36 +91,6 @@ fn the_test_signer_reproduces_twilios_documented_example() {
 
 // ---- the fake Calls API ----
 
-/// `application/x-www-form-urlencoded` into (name, value) pairs, in order.
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("percent escape"));
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).expect("utf-8 form value")
-    }
-    std::str::from_utf8(body)
-        .expect("utf-8 form")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
 fn fields(req: &Request) -> HashMap<String, String> {
     form(&req.body).into_iter().collect()
 }
