@@ -820,18 +820,19 @@ impl Core {
         answer: PhoneAnswer,
     ) -> Events {
         let method = Method::from_id(&ch.method).context("challenge has a known method")?;
-        let r = match self.recovery_for(ctx, &ch.recovery_id, method).await? {
-            Ok(r) => r,
-            Err(events) => return Ok(events),
-        };
         if answer.method() != method {
             return Ok(vec![]);
         }
-        // A repeated callback, or an answer to a call or push that a newer one replaced: ignore.
+        // A repeated callback, an answer to a call or push that a newer one replaced, or a call's
+        // final status after the recovery ended: nothing to say to the user.
         match self.store.challenge(&ch.id).await? {
             Some(current) if current.closed_at.is_none() => {}
             _ => return Ok(vec![]),
         }
+        let r = match self.recovery_for(ctx, &ch.recovery_id, method).await? {
+            Ok(r) => r,
+            Err(events) => return Ok(events),
+        };
         if ctx.now > ch.expires_at {
             self.store
                 .close_challenge(&ch.id, "expired", ctx.now)

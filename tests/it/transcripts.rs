@@ -487,3 +487,49 @@ async fn a_directory_that_cannot_unlock_offers_a_new_password_instead() {
         .await
         .contains(&("reason_changed".into(), None, "ok".into())));
 }
+
+/// Collects what the core hands a channel for results that arrive later.
+#[derive(Default)]
+struct Captured(std::sync::Mutex<Vec<sspr_bot::recovery::TurnOutput>>);
+
+#[async_trait::async_trait]
+impl sspr_bot::recovery::Outbound for Captured {
+    async fn deliver(&self, _: &sspr_bot::recovery::ChatRef, out: sspr_bot::recovery::TurnOutput) {
+        self.0.lock().unwrap().push(out);
+    }
+}
+
+#[tokio::test]
+async fn a_call_status_arriving_after_the_reset_says_nothing_to_the_user() {
+    let t = TestApp::new().await;
+    let captured = std::sync::Arc::new(Captured::default());
+    t.app.core.register_outbound("test", captured.clone());
+    t.start(JAN, "reason:forgot").await;
+    t.press("method:call").await;
+    t.say("0612345666").await;
+    t.phone(PhoneAnswer::CallKeys('#')).await;
+    t.pass_email().await;
+    t.say(GOOD_PASSWORD).await;
+    t.say(GOOD_PASSWORD)
+        .await
+        .expect("Je wachtwoord is gewijzigd");
+    let (call_id,): (String,) = sqlx::query_as("SELECT id FROM challenges WHERE method = 'call'")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    // Twilio's final "completed" status (no key pressed as far as it knows) comes in late.
+    assert!(t
+        .app
+        .core
+        .late_result(&call_id, PhoneAnswer::NoKeys)
+        .await
+        .unwrap());
+    let delivered = captured.0.lock().unwrap();
+    assert!(
+        delivered.iter().all(|out| out.replies.is_empty()),
+        "{:?}",
+        delivered.iter().map(|o| &o.replies).collect::<Vec<_>>()
+    );
+    // And the reset stands.
+    assert!(t.sign_in(JAN, GOOD_PASSWORD).await);
+}
