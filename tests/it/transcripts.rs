@@ -524,12 +524,14 @@ async fn a_call_status_arriving_after_the_reset_says_nothing_to_the_user() {
         .late_result(&call_id, PhoneAnswer::NoKeys)
         .await
         .unwrap());
-    let delivered = captured.0.lock().unwrap();
-    assert!(
-        delivered.iter().all(|out| out.replies.is_empty()),
-        "{:?}",
-        delivered.iter().map(|o| &o.replies).collect::<Vec<_>>()
-    );
+    {
+        let delivered = captured.0.lock().unwrap();
+        assert!(
+            delivered.iter().all(|out| out.replies.is_empty()),
+            "{:?}",
+            delivered.iter().map(|o| &o.replies).collect::<Vec<_>>()
+        );
+    }
     // And the reset stands.
     assert!(t.sign_in(JAN, GOOD_PASSWORD).await);
 }
