@@ -24,6 +24,7 @@
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
 //! - [`channels`] — chat adapters: the console (interactive and JSON lines) and Telegram.
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
+//! - [`admin`] — `sspr-bot admin`: import, export, show, clear registrations; report.
 //! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.
 //! - [`app`] — wiring: store, directory, providers, key and core, from defaults or a config.
 //! - [`server`] — `serve`: the HTTP server and the chat channels until shutdown.
@@ -33,6 +34,7 @@
 //! A turn: [`recovery::Core::handle`] loads the conversation, runs [`dialogue::step`], executes
 //! each effect, feeds the results back into the engine, and stores the conversation once.
 
+pub mod admin;
 pub mod app;
 pub mod channels;
 pub mod config;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sspr_bot::admin;
 use sspr_bot::app::App;
 use sspr_bot::channels::console;
 use sspr_bot::config::{Config, LogFormat};
@@ -54,6 +55,17 @@ enum Command {
         #[arg(long, value_parser = parse_lang)]
         lang: Option<Lang>,
     },
+    /// Registered verification methods: import, export, show, clear, report.
+    Admin {
+        /// The SQLite database of the embedded default.
+        #[arg(long, default_value = "sspr.db", conflicts_with = "config")]
+        db: PathBuf,
+        /// Or the database of a configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Show the audit log, oldest first.
     Audit {
         #[arg(long, default_value = "sspr.db")]
@@ -85,6 +97,25 @@ async fn run_console(
     } else {
         console::run_interactive(app.core, app.localizer, lang, outbox).await
     }
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Import `login,alternate_email,mobile` rows; nothing is imported if a row is bad.
+    Import {
+        file: PathBuf,
+        /// Import the good rows and report the bad ones.
+        #[arg(long)]
+        skip_bad: bool,
+    },
+    /// Every account's registrations as CSV (no secrets).
+    Export,
+    /// One account's methods and when they last changed.
+    Show { upn: String },
+    /// Remove one method (email, mobile, totp, push, questions) or all of an account's.
+    Clear { upn: String, method: Option<String> },
+    /// How many accounts can recover on their own.
+    Report,
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -158,6 +189,72 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let outbox = outbox.unwrap_or_else(|| demo::default_outbox(&db));
             let app = demo::open(&db, &outbox, Arc::new(SystemClock), Rules::default()).await?;
             run_console(app, json, lang, Some(&outbox.display().to_string())).await
+        }
+        Command::Admin { db, config, action } => {
+            init_logging("warn", false);
+            let db = match config {
+                Some(path) => load_config(&path)?.sqlite_path(),
+                None => db,
+            };
+            let store = Store::open_existing(&db).await?;
+            let now = chrono::Utc::now().timestamp();
+            let login = |upn: &str| {
+                sspr_bot::domain::LoginName::parse(upn)
+                    .map_err(|e| anyhow::anyhow!("{upn:?} is not a login name: {e}"))
+            };
+            match action {
+                AdminAction::Import { file, skip_bad } => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let report = admin::import(&store, &text, skip_bad, now).await?;
+                    for bad in &report.bad {
+                        eprintln!("{}:{}: {}", file.display(), bad.line, bad.problem);
+                    }
+                    if !report.bad.is_empty() && !skip_bad {
+                        anyhow::bail!(
+                            "{} bad row(s): nothing imported (fix them, or use --skip-bad)",
+                            report.bad.len()
+                        );
+                    }
+                    println!(
+                        "imported {} account(s), skipped {} bad row(s)",
+                        report.imported,
+                        report.bad.len()
+                    );
+                    Ok(())
+                }
+                AdminAction::Export => {
+                    print!("{}", admin::export(&store).await?);
+                    Ok(())
+                }
+                AdminAction::Show { upn } => match admin::show(&store, &login(&upn)?).await? {
+                    Some(card) => {
+                        print!("{card}");
+                        Ok(())
+                    }
+                    None => anyhow::bail!("{upn}: nothing registered"),
+                },
+                AdminAction::Clear { upn, method } => {
+                    let what = match method.as_deref() {
+                        Some(m) => Some(admin::Clearable::parse(m).ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "unknown method {m:?}: use email, mobile, totp, push or questions"
+                            )
+                        })?),
+                        None => None,
+                    };
+                    if admin::clear(&store, &login(&upn)?, what, now).await? {
+                        println!("cleared");
+                        Ok(())
+                    } else {
+                        anyhow::bail!("{upn}: nothing registered to clear")
+                    }
+                }
+                AdminAction::Report => {
+                    print!("{}", admin::report(&store).await?);
+                    Ok(())
+                }
+            }
         }
         Command::Audit { db, account, json } => {
             init_logging("warn", false);

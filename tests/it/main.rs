@@ -4,6 +4,7 @@
 mod slapd;
 mod support;
 
+mod admin;
 mod chat_ldap;
 mod cli;
 mod console;

@@ -1,0 +1,396 @@
+//! `sspr-bot admin`: registered methods for admins — import from CSV, export, show, clear, and a
+//! report of who can recover on their own. Nothing here prints or exports a secret: TOTP secrets
+//! and security answers only show as "registered".
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context};
+
+use crate::domain::{EmailAddress, LoginName, Method, PhoneNumber};
+use crate::store::{AuditRow, Registration, Store};
+
+/// The header an import file must start with.
+pub const IMPORT_HEADER: [&str; 3] = ["login", "alternate_email", "mobile"];
+
+/// Security questions asked in one round; fewer registered answers do not make a method.
+const QUESTIONS_NEEDED: usize = 3;
+
+/// One import row that could not be taken, by its line in the file (the header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub line: u64,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub bad: Vec<BadRow>,
+}
+
+struct Row {
+    login: LoginName,
+    alternate_email: Option<EmailAddress>,
+    mobile: Option<PhoneNumber>,
+}
+
+fn parse_row(record: &csv::StringRecord) -> Result<Row, String> {
+    if record.len() != IMPORT_HEADER.len() {
+        return Err(format!(
+            "{} fields, expected {}",
+            record.len(),
+            IMPORT_HEADER.len()
+        ));
+    }
+    let field = |i: usize| record.get(i).map(str::trim).filter(|s| !s.is_empty());
+    let login = field(0).ok_or("login is empty").and_then(|l| {
+        LoginName::parse(l).map_err(|_| "login is not a login name like j.k.devries@bedrijf.nl")
+    })?;
+    let alternate_email = field(1)
+        .map(|e| {
+            EmailAddress::parse(e)
+                .map_err(|_| format!("alternate_email {e:?} is not an e-mail address"))
+        })
+        .transpose()?;
+    let mobile = field(2)
+        .map(|m| PhoneNumber::parse(m).map_err(|_| format!("mobile {m:?} is not a phone number")))
+        .transpose()?;
+    if alternate_email.is_none() && mobile.is_none() {
+        return Err("neither alternate_email nor mobile is set".into());
+    }
+    Ok(Row {
+        login,
+        alternate_email,
+        mobile,
+    })
+}
+
+/// Imports `login,alternate_email,mobile` rows. Every row is checked first; with a bad row
+/// nothing is imported unless `skip_bad`. Other registered methods (TOTP, push, answers) of an
+/// account are kept.
+pub async fn import(
+    store: &Store,
+    csv_text: &str,
+    skip_bad: bool,
+    now: i64,
+) -> anyhow::Result<ImportReport> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .context("reading the header line")?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if header != IMPORT_HEADER {
+        bail!(
+            "line 1: the header must be `{}`, found `{}`",
+            IMPORT_HEADER.join(","),
+            header.join(",")
+        );
+    }
+    let mut good = Vec::new();
+    let mut report = ImportReport::default();
+    for record in reader.records() {
+        let (line, parsed) = match record {
+            Ok(r) => (r.position().map_or(0, |p| p.line()), parse_row(&r)),
+            Err(e) => (
+                e.position().map_or(0, |p| p.line()),
+                Err(format!("unreadable: {e}")),
+            ),
+        };
+        match parsed {
+            Ok(row) => good.push(row),
+            Err(problem) => report.bad.push(BadRow { line, problem }),
+        }
+    }
+    if !report.bad.is_empty() && !skip_bad {
+        return Ok(report);
+    }
+    for row in good {
+        let mut reg = store
+            .registration(row.login.as_str())
+            .await?
+            .unwrap_or_else(|| Registration {
+                account: row.login.to_string(),
+                ..Registration::default()
+            });
+        if let Some(e) = row.alternate_email {
+            reg.alternate_email = Some(e.to_string());
+        }
+        if let Some(m) = row.mobile {
+            reg.mobile = Some(m.to_string());
+        }
+        store.upsert_registration(&reg, now).await?;
+        audit(store, row.login.as_str(), "registration_imported", now).await?;
+        report.imported += 1;
+    }
+    Ok(report)
+}
+
+async fn audit(store: &Store, account: &str, event: &str, now: i64) -> anyhow::Result<()> {
+    store
+        .append_audit(&AuditRow {
+            time: now,
+            account: account.to_string(),
+            chat_user: "admin-cli".into(),
+            event: event.into(),
+            method: None,
+            outcome: "ok".into(),
+            detail: None,
+        })
+        .await
+}
+
+/// What an account has registered, without any secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub login: String,
+    pub alternate_email: Option<String>,
+    pub mobile: Option<String>,
+    pub authenticator_code: bool,
+    pub push: bool,
+    pub security_answers: usize,
+    pub updated_at: Option<i64>,
+}
+
+impl Summary {
+    /// The methods these registrations allow (SMS and call both come from the mobile number).
+    pub fn methods(&self) -> Vec<Method> {
+        Method::ALL
+            .into_iter()
+            .filter(|m| match m {
+                Method::Email => self.alternate_email.is_some(),
+                Method::Sms | Method::Call => self.mobile.is_some(),
+                Method::Questions => self.security_answers >= QUESTIONS_NEEDED,
+                Method::Push => self.push,
+                Method::Totp => self.authenticator_code,
+            })
+            .collect()
+    }
+
+    /// Two different factors: the account can recover without the service desk.
+    pub fn can_recover(&self) -> bool {
+        Method::distinct_factors(self.methods()) >= 2
+    }
+}
+
+/// login, alternate e-mail, mobile, TOTP?, push?, last change, number of answers.
+type SummaryRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    bool,
+    Option<i64>,
+    i64,
+);
+
+pub async fn summaries(store: &Store) -> anyhow::Result<Vec<Summary>> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(
+        "SELECT r.account, r.alternate_email, r.mobile, r.totp_secret IS NOT NULL,
+                r.push_device IS NOT NULL, r.updated_at,
+                (SELECT COUNT(*) FROM security_answers a WHERE a.account = r.account)
+         FROM registrations r
+         UNION
+         SELECT a.account, NULL, NULL, 0, 0, NULL, COUNT(*) FROM security_answers a
+         WHERE a.account NOT IN (SELECT account FROM registrations) GROUP BY a.account
+         ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("reading registrations")?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(login, alternate_email, mobile, totp, push, updated_at, answers)| Summary {
+                login,
+                alternate_email,
+                mobile,
+                authenticator_code: totp,
+                push,
+                security_answers: usize::try_from(answers).unwrap_or(0),
+                updated_at,
+            },
+        )
+        .collect())
+}
+
+/// CSV of every account's registrations: addresses and numbers, and for the secrets only
+/// whether they are registered.
+pub async fn export(store: &Store) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "login",
+        "alternate_email",
+        "mobile",
+        "authenticator_code",
+        "push",
+        "security_questions",
+    ])?;
+    for s in summaries(store).await? {
+        w.write_record([
+            s.login.as_str(),
+            s.alternate_email.as_deref().unwrap_or(""),
+            s.mobile.as_deref().unwrap_or(""),
+            yes_no(s.authenticator_code),
+            yes_no(s.push),
+            &s.security_answers.to_string(),
+        ])?;
+    }
+    let bytes = w.into_inner().context("writing CSV")?;
+    String::from_utf8(bytes).context("CSV is UTF-8")
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// A readable account card for `admin show`.
+pub async fn show(store: &Store, login: &LoginName) -> anyhow::Result<Option<String>> {
+    let Some(s) = summaries(store)
+        .await?
+        .into_iter()
+        .find(|s| s.login == login.as_str())
+    else {
+        return Ok(None);
+    };
+    let mut out = String::new();
+    writeln!(out, "account:            {}", s.login)?;
+    writeln!(
+        out,
+        "alternate e-mail:   {}",
+        s.alternate_email.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "mobile (SMS, call): {}",
+        s.mobile.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "authenticator code: {}",
+        registered(s.authenticator_code)
+    )?;
+    writeln!(out, "push approval:      {}", registered(s.push))?;
+    writeln!(out, "security answers:   {}", s.security_answers)?;
+    if let Some(t) = s
+        .updated_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    {
+        writeln!(
+            out,
+            "last changed:       {}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )?;
+    }
+    writeln!(
+        out,
+        "can recover alone:  {}",
+        if s.can_recover() {
+            "yes"
+        } else {
+            "no (fewer than two different methods)"
+        }
+    )?;
+    Ok(Some(out))
+}
+
+fn registered(b: bool) -> &'static str {
+    if b {
+        "registered"
+    } else {
+        "-"
+    }
+}
+
+/// Which registration `admin clear` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clearable {
+    Email,
+    Mobile,
+    Totp,
+    Push,
+    Questions,
+}
+
+impl Clearable {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "email" | "alternate_email" => Some(Self::Email),
+            "mobile" | "sms" | "call" => Some(Self::Mobile),
+            "totp" | "authenticator_code" => Some(Self::Totp),
+            "push" => Some(Self::Push),
+            "questions" | "security_questions" => Some(Self::Questions),
+            _ => None,
+        }
+    }
+}
+
+/// Removes one registered method, or all of them. False when the account has nothing stored.
+pub async fn clear(
+    store: &Store,
+    login: &LoginName,
+    what: Option<Clearable>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let account = login.as_str();
+    let column = match what {
+        Some(Clearable::Email) => Some("alternate_email"),
+        Some(Clearable::Mobile) => Some("mobile"),
+        Some(Clearable::Totp) => Some("totp_secret"),
+        Some(Clearable::Push) => Some("push_device"),
+        Some(Clearable::Questions) | None => None,
+    };
+    let mut changed = 0;
+    if let Some(column) = column {
+        changed += sqlx::query(&format!(
+            "UPDATE registrations SET {column} = NULL, updated_at = ? WHERE account = ?"
+        ))
+        .bind(now)
+        .bind(account)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    }
+    if matches!(what, Some(Clearable::Questions) | None) {
+        changed += sqlx::query("DELETE FROM security_answers WHERE account = ?")
+            .bind(account)
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+    }
+    if what.is_none() {
+        changed += sqlx::query("DELETE FROM registrations WHERE account = ?")
+            .bind(account)
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+    }
+    if changed > 0 {
+        audit(store, account, "registration_cleared", now).await?;
+    }
+    Ok(changed > 0)
+}
+
+/// How many registered accounts can recover on their own.
+pub async fn report(store: &Store) -> anyhow::Result<String> {
+    let all = summaries(store).await?;
+    let can = all.iter().filter(|s| s.can_recover()).count();
+    let mut out = String::new();
+    writeln!(out, "accounts with registrations: {}", all.len())?;
+    writeln!(out, "can recover on their own:    {can}")?;
+    writeln!(out, "need the service desk:       {}", all.len() - can)?;
+    for m in Method::ALL {
+        let n = all.iter().filter(|s| s.methods().contains(&m)).count();
+        writeln!(out, "  with {:<10} {n}", m.id())?;
+    }
+    Ok(out)
+}
