@@ -68,8 +68,11 @@ enum Command {
     },
     /// Show the audit log, oldest first.
     Audit {
-        #[arg(long, default_value = "sspr.db")]
+        #[arg(long, default_value = "sspr.db", conflicts_with = "config")]
         db: PathBuf,
+        /// Or the database of a configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Only this account (login name).
         #[arg(long)]
         account: Option<String>,
@@ -256,8 +259,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Audit { db, account, json } => {
+        Command::Audit {
+            db,
+            config,
+            account,
+            json,
+        } => {
             init_logging("warn", false);
+            let db = match config {
+                Some(path) => load_config(&path)?.sqlite_path(),
+                None => db,
+            };
             let store = Store::open_existing(&db).await?;
             let account = match account {
                 Some(a) => Some(

@@ -65,6 +65,34 @@ fn audit_lists_a_demo_session_as_json_lines_for_one_account() {
     }
     assert_eq!(rows[2]["outcome"], "failed");
     assert!(!serde_json::to_string(&rows).unwrap().contains("000000"));
+
+    // The same log through a configuration file naming that database.
+    let config = dir.path().join("sspr.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[providers]\noutbox = \"o.jsonl\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let via_config = bin()
+        .args(["audit", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        via_config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_config.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(via_config.stdout)
+            .unwrap()
+            .lines()
+            .count(),
+        rows.len()
+    );
 }
 
 #[test]
