@@ -3,8 +3,7 @@
 //! credential, a 500, a timeout without a retry) and one recovery end to end through the core.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -255,34 +254,6 @@ fn is_gsm7_basic(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || " @$\n\r_!\"#%&'()*+,-./:;<=>?".contains(c)
         || "£¥èéùìòÇØøÅåÄÖÑÜ§¿äöñüà".contains(c)
-}
-
-/// Everything logged at WARN and above while `f` runs.
-async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // `#[tokio::test]` runs on one thread, so a thread-local default sees the whole future.
-    let guard = tracing::subscriber::set_default(subscriber);
-    let out = f.await;
-    drop(guard);
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    (out, text)
 }
 
 // ---- Twilio ----

@@ -89,26 +89,19 @@ impl TestApp {
     }
 
     pub async fn with_rules(rules: Rules) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("sspr.db");
-        let outbox = dir.path().join("outbox.jsonl");
-        let clock = Arc::new(ManualClock::new(monday_morning()));
-        let app = demo::open(&db, &outbox, clock.clone(), rules)
-            .await
-            .unwrap();
-        Self {
-            app,
-            clock,
-            dir,
-            db,
-            outbox,
-            chat: ChatRef::new("test:chat-1", "test:user-1"),
-        }
+        Self::build(rules, |outbox, _| outbox).await
     }
 
     /// The demo app with some providers swapped for real ones: `make` gets the outbox providers
     /// and the localizer, and returns the providers to use.
     pub async fn with_providers(make: impl FnOnce(Providers, Arc<Localizer>) -> Providers) -> Self {
+        Self::build(Rules::default(), make).await
+    }
+
+    async fn build(
+        rules: Rules,
+        make: impl FnOnce(Providers, Arc<Localizer>) -> Providers,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("sspr.db");
         let outbox = dir.path().join("outbox.jsonl");
@@ -128,7 +121,7 @@ impl TestApp {
             Some(sink),
             localizer,
             clock.clone(),
-            Rules::default(),
+            rules,
         )
         .await
         .unwrap();
@@ -434,4 +427,34 @@ pub fn form(body: &[u8]) -> Vec<(String, String)> {
             (decode(k), decode(v))
         })
         .collect()
+}
+
+/// Everything logged (any level) while `f` runs, for "no secret in the logs" checks.
+pub async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
+    use std::io::Write;
+    use std::sync::Mutex;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // `#[tokio::test]` runs on one thread, so a thread-local default sees the whole future.
+    let guard = tracing::subscriber::set_default(subscriber);
+    let out = f.await;
+    drop(guard);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (out, text)
 }
