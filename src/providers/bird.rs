@@ -132,7 +132,7 @@ impl SmsSender for BirdSms {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                let reason = transport_reason(e, self.timeout_secs);
+                let reason = transport_reason(e, self.timeout_secs, "SMS");
                 tracing::warn!(provider = PROVIDER, %reference, %reason, "SMS provider unreachable; not retried");
                 return Err(fail(PROVIDER, reason));
             }

@@ -121,14 +121,14 @@ impl SmsSender for TwilioSms {
             ("ValidityPeriod", validity.as_str()),
         ];
         // One attempt only: a retry after a timeout could send a second SMS.
-        let response = self
-            .client
-            .post(&self.url)
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await;
+        let response = post_form(
+            &self.client,
+            &self.url,
+            &self.account_sid,
+            &self.auth_token,
+            &form,
+        )
+        .await;
         let scrub_list = [
             self.auth_token.expose(),
             code.expose(),
@@ -138,7 +138,7 @@ impl SmsSender for TwilioSms {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                let reason = transport_reason(e, self.timeout_secs);
+                let reason = transport_reason(e, self.timeout_secs, "SMS");
                 tracing::warn!(provider = PROVIDER, %reason, "SMS provider unreachable; not retried");
                 return Err(fail(PROVIDER, reason));
             }
@@ -157,6 +157,24 @@ impl SmsSender for TwilioSms {
         tracing::warn!(provider = PROVIDER, status = status.as_u16(), %reason, "SMS provider refused the message");
         Err(fail(PROVIDER, reason))
     }
+}
+
+/// One form POST to a Twilio REST resource with the account's Basic auth. Sent once: callers
+/// never retry it.
+pub(super) async fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    account_sid: &str,
+    auth_token: &Secret,
+    form: &[(&str, &str)],
+) -> Result<reqwest::Response, reqwest::Error> {
+    client
+        .post(url)
+        .basic_auth(account_sid, Some(auth_token.expose()))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(form)
+        .send()
+        .await
 }
 
 /// `HTTP 400: error 21211: <Twilio's message>` from a Twilio error answer, with `secrets`
@@ -216,9 +234,10 @@ pub(super) fn check_text(l10n: &Localizer) -> anyhow::Result<()> {
 }
 
 /// Why a request got no HTTP answer, without the URL (which holds the account SID).
-pub(super) fn transport_reason(e: reqwest::Error, timeout_secs: u64) -> String {
+/// Why a request got no HTTP answer; `what` went out or not, nobody knows, so it is not retried.
+pub(super) fn transport_reason(e: reqwest::Error, timeout_secs: u64, what: &str) -> String {
     if e.is_timeout() {
-        format!("no answer within {timeout_secs} s (the SMS may have been sent; not retried)")
+        format!("no answer within {timeout_secs} s (the {what} may have gone out; not retried)")
     } else if e.is_connect() {
         "cannot connect".to_string()
     } else {

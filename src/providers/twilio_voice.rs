@@ -161,18 +161,18 @@ impl VoiceCaller for TwilioVoice {
             ("Timeout", ring.as_str()),
         ];
         // One attempt only: a retry after a timeout could ring the phone twice.
-        let response = self
-            .client
-            .post(&self.url)
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await;
+        let response = super::twilio::post_form(
+            &self.client,
+            &self.url,
+            &self.account_sid,
+            &self.auth_token,
+            &form,
+        )
+        .await;
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                let reason = transport_reason(&e, self.timeout_secs);
+                let reason = super::twilio::transport_reason(e, self.timeout_secs, "call");
                 tracing::warn!(provider = PROVIDER, %reason, "voice provider unreachable; not retried");
                 return Err(fail(reason));
             }
@@ -206,16 +206,6 @@ fn fail(reason: String) -> ProviderError {
 }
 
 /// Why the request got no HTTP answer, without the URL (which holds the account SID).
-fn transport_reason(e: &reqwest::Error, timeout_secs: u64) -> String {
-    if e.is_timeout() {
-        format!("no answer within {timeout_secs} s (the call may have been placed; not retried)")
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    }
-}
-
 /// `http(s)://host[:port][/prefix]`, without a trailing slash, query or fragment.
 fn checked_public_url(url: &str) -> anyhow::Result<String> {
     let url = url.trim().trim_end_matches('/');
