@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
 
+use crate::directory::{Account, DirectoryError};
 use crate::domain::{EmailAddress, LoginName, Method, PhoneNumber};
 use crate::store::{AuditRow, Registration, Store};
 
@@ -380,8 +381,18 @@ pub async fn clear(
     Ok(changed > 0)
 }
 
-/// How many registered accounts can recover on their own.
-pub async fn report(store: &Store) -> anyhow::Result<String> {
+/// How many accounts can recover on their own.
+///
+/// The first lines count the bot's own registrations, as always. Then, from the directory's
+/// account list (`Err`: why it could not be read, printed on one line): per department (when any
+/// account has one) and in total, enabled accounts, those with any method, those with two
+/// different factors, and those with nothing. Methods count as the core counts them: the bot's
+/// registrations first, the directory's `mobile` and alternate e-mail attributes as fallback;
+/// admins are never offered security questions. Disabled accounts are left out.
+pub async fn report(
+    store: &Store,
+    directory: Result<Vec<Account>, DirectoryError>,
+) -> anyhow::Result<String> {
     let all = summaries(store).await?;
     let can = all.iter().filter(|s| s.can_recover()).count();
     let mut out = String::new();
@@ -392,5 +403,149 @@ pub async fn report(store: &Store) -> anyhow::Result<String> {
         let n = all.iter().filter(|s| s.methods().contains(&m)).count();
         writeln!(out, "  with {:<10} {n}", m.id())?;
     }
+    match directory {
+        Ok(accounts) => directory_report(&mut out, &all, &accounts)?,
+        Err(e) => writeln!(
+            out,
+            "directory: could not be read ({}); the lines above count registrations only",
+            one_line(&e.to_string())
+        )?,
+    }
     Ok(out)
+}
+
+/// Counts for one department, or all.
+#[derive(Default)]
+struct Tally {
+    accounts: usize,
+    registered: usize,
+    can_recover: usize,
+}
+
+impl Tally {
+    fn add(&mut self, methods: &[Method]) {
+        self.accounts += 1;
+        if !methods.is_empty() {
+            self.registered += 1;
+        }
+        if Method::distinct_factors(methods.iter().copied()) >= 2 {
+            self.can_recover += 1;
+        }
+    }
+}
+
+const NO_DEPARTMENT: &str = "(no department)";
+
+fn directory_report(
+    out: &mut String,
+    registrations: &[Summary],
+    accounts: &[Account],
+) -> anyhow::Result<()> {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let by_login: HashMap<String, &Summary> = registrations
+        .iter()
+        .map(|s| (s.login.to_lowercase(), s))
+        .collect();
+    let mut total = Tally::default();
+    let mut departments: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut disabled = 0;
+    for a in accounts {
+        if a.disabled {
+            disabled += 1;
+            continue;
+        }
+        let methods = account_methods(by_login.get(a.login.as_str()).copied(), a);
+        total.add(&methods);
+        departments
+            .entry(a.department.as_deref().unwrap_or(NO_DEPARTMENT))
+            .or_default()
+            .add(&methods);
+    }
+    let listed: HashSet<&str> = accounts.iter().map(|a| a.login.as_str()).collect();
+    let unknown = registrations
+        .iter()
+        .filter(|s| !listed.contains(s.login.to_lowercase().as_str()))
+        .count();
+    // Not "  with …": scripts read the method lines above by that prefix.
+    writeln!(out, "directory accounts (enabled):   {}", total.accounts)?;
+    writeln!(out, "  any method registered:        {}", total.registered)?;
+    writeln!(out, "  two different factors:        {}", total.can_recover)?;
+    writeln!(
+        out,
+        "  nothing registered:           {}",
+        total.accounts - total.registered
+    )?;
+    writeln!(out, "disabled accounts (left out):   {disabled}")?;
+    writeln!(out, "registrations not in directory: {unknown}")?;
+    if departments.keys().any(|d| *d != NO_DEPARTMENT) {
+        let name = |d: &str| {
+            one_line(d)
+                .chars()
+                .take(DEPARTMENT_WIDTH)
+                .collect::<String>()
+        };
+        writeln!(
+            out,
+            "{:<w$}  accounts  registered  on their own  nothing",
+            "department",
+            w = DEPARTMENT_WIDTH + 2
+        )?;
+        // Named departments alphabetically, the accounts without one last.
+        let rows = departments
+            .iter()
+            .filter(|(d, _)| **d != NO_DEPARTMENT)
+            .chain(departments.iter().filter(|(d, _)| **d == NO_DEPARTMENT))
+            .map(|(d, t)| (name(d), t))
+            .chain([("total".to_string(), &total)]);
+        for (d, t) in rows {
+            writeln!(
+                out,
+                "  {d:<w$}  {:>8}  {:>10}  {:>12}  {:>7}",
+                t.accounts,
+                t.registered,
+                t.can_recover,
+                t.accounts - t.registered,
+                w = DEPARTMENT_WIDTH
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Department names are cut to this many characters in the table.
+const DEPARTMENT_WIDTH: usize = 24;
+
+/// The methods an account can use, as the core decides it (`recovery::effects`): the bot's
+/// registrations first, the directory's attributes as fallback; no security questions for
+/// admins.
+fn account_methods(reg: Option<&Summary>, account: &Account) -> Vec<Method> {
+    let email = reg
+        .and_then(|r| r.alternate_email.as_deref())
+        .is_some_and(|e| EmailAddress::parse(e).is_ok())
+        || account.alternate_email.is_some();
+    let mobile = reg
+        .and_then(|r| r.mobile.as_deref())
+        .is_some_and(|m| PhoneNumber::parse(m).is_ok())
+        || account.mobile.is_some();
+    Method::ALL
+        .into_iter()
+        .filter(|m| match m {
+            Method::Email => email,
+            Method::Sms | Method::Call => mobile,
+            Method::Questions => {
+                !account.admin && reg.is_some_and(|r| r.security_answers >= QUESTIONS_NEEDED)
+            }
+            Method::Push => reg.is_some_and(|r| r.push),
+            Method::Totp => reg.is_some_and(|r| r.authenticator_code),
+        })
+        .collect()
+}
+
+/// Text from a directory on one line, without control characters.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }

@@ -63,6 +63,33 @@ impl Settings {
     }
 }
 
+/// The external directory a configuration names (LDAP, Graph); `None` for the embedded table.
+async fn external_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    Ok(match config.directory.backend {
+        DirectoryBackend::Embedded => None,
+        DirectoryBackend::Ldap => Some(Arc::new(
+            LdapDirectory::connect(&config.directory)
+                .await
+                .context("[directory] ldap")?,
+        )),
+        DirectoryBackend::Graph => Some(Arc::new(
+            GraphDirectory::new(&config.directory).context("[directory] graph")?,
+        )),
+    })
+}
+
+/// The directory of a configuration on its own, without providers or core (`admin report`):
+/// LDAP, Graph, or the embedded table in `store`.
+pub async fn directory_from_config(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Arc<dyn Directory>> {
+    Ok(match external_directory(config).await? {
+        Some(external) => external,
+        None => Arc::new(EmbeddedDirectory::new(store.pool().clone())),
+    })
+}
+
 /// The server key's default file: beside the database, named after it (`sspr.db.key`).
 pub fn default_key_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -91,17 +118,10 @@ impl App {
         let mut rules = Rules::default();
         rules.password.min_chars = config.password.min_length;
         rules.breach_check_url = config.password.breach_check_url.clone();
-        let directory: Option<Arc<dyn Directory>> = match config.directory.backend {
-            DirectoryBackend::Embedded => None,
-            DirectoryBackend::Ldap => Some(Arc::new(
-                LdapDirectory::connect(&config.directory)
-                    .await
-                    .context("[directory] ldap")?,
-            )),
-            DirectoryBackend::Graph => Some(Arc::new(
-                GraphDirectory::new(&config.directory).context("[directory] graph")?,
-            )),
-        };
+        rules.registration_questions = config.registration.questions.clone();
+        rules.reconfirm_after_secs = config.registration.reconfirm_days * 24 * 60 * 60;
+        rules.totp_issuer = config.registration.totp_issuer.clone();
+        let directory = external_directory(config).await?;
         let localizer = Arc::new(Localizer::new().context("loading translations")?);
         if let Some(path) = &settings.outbox {
             let outbox = Arc::new(Outbox::new(path));

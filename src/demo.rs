@@ -18,6 +18,8 @@ use crate::store::{Registration, Store};
 pub struct DemoAccount {
     pub login: &'static str,
     pub display_name: &'static str,
+    /// The embedded directory's department, for `admin report`.
+    pub department: &'static str,
     pub locked: bool,
     pub admin: bool,
     pub alternate_email: &'static str,
@@ -35,6 +37,7 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
     DemoAccount {
         login: JAN,
         display_name: "Jan de Vries",
+        department: "Finance",
         locked: false,
         admin: false,
         alternate_email: "jan.devries@privemail.example",
@@ -50,6 +53,7 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
     DemoAccount {
         login: ANNA,
         display_name: "Anna Bakker",
+        department: "Sales",
         locked: true,
         admin: false,
         alternate_email: "anna.bakker@privemail.example",
@@ -65,6 +69,7 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
     DemoAccount {
         login: PIETER,
         display_name: "Pieter Smit",
+        department: "ICT",
         locked: false,
         admin: true,
         alternate_email: "pieter.smit@privemail.example",
@@ -143,6 +148,7 @@ async fn seed_account(
     directory
         .put_account(&login, a.display_name, &initial, a.locked, false, a.admin)
         .await?;
+    directory.set_department(&login, Some(a.department)).await?;
     let secret = totp_rs::Secret::Encoded(a.totp_secret_base32.to_string())
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("demo TOTP secret: {e:?}"))?;

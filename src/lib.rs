@@ -16,7 +16,8 @@
 //!   state, replies, effects). Start reading here.
 //! - [`recovery`] — the core that carries out effects: codes, throttles, TOTP, security answers,
 //!   audit log, notifications, and the check that two distinct methods passed before any reset.
-//! - [`directory`] — the `Directory` trait (find, reset, unlock) and its embedded SQLite backend.
+//! - [`directory`] — the `Directory` trait (find, reset, unlock, list) and its backends: embedded
+//!   SQLite, LDAP, Microsoft Graph.
 //! - [`providers`] — e-mail, SMS, call and push senders: SMTP, Twilio, Bird, Duo, and the
 //!   development outbox.
 //! - [`hashing`] — argon2id for passwords and security answers, off the async threads.

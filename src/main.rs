@@ -4,11 +4,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sspr_bot::admin;
-use sspr_bot::app::App;
+use sspr_bot::app::{self, App};
 use sspr_bot::channels::console;
 use sspr_bot::config::{Config, LogFormat};
 use sspr_bot::demo;
 use sspr_bot::dialogue::Lang;
+use sspr_bot::directory::{Directory, DirectoryError, EmbeddedDirectory};
 use sspr_bot::recovery::{Rules, SystemClock};
 use sspr_bot::server;
 use sspr_bot::store::Store;
@@ -195,10 +196,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { db, config, action } => {
             init_logging("warn", false);
-            let db = match config {
-                Some(path) => load_config(&path)?.sqlite_path(),
-                None => db,
-            };
+            let config = config.map(|path| load_config(&path)).transpose()?;
+            let db = config.as_ref().map_or(db, Config::sqlite_path);
             let store = Store::open_existing(&db).await?;
             let now = chrono::Utc::now().timestamp();
             let login = |upn: &str| {
@@ -254,7 +253,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 AdminAction::Report => {
-                    print!("{}", admin::report(&store).await?);
+                    // A directory that cannot be set up or read still leaves the registrations'
+                    // report, with a line saying why.
+                    let accounts = match &config {
+                        Some(config) => match app::directory_from_config(config, &store).await {
+                            Ok(directory) => directory.list_accounts().await,
+                            Err(e) => Err(DirectoryError::Unavailable(format!("{e:#}"))),
+                        },
+                        None => {
+                            EmbeddedDirectory::new(store.pool().clone())
+                                .list_accounts()
+                                .await
+                        }
+                    };
+                    print!("{}", admin::report(&store, accounts).await?);
                     Ok(())
                 }
             }

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 
 use super::{Account, Directory, DirectoryError};
-use crate::domain::{LoginName, NewPassword};
+use crate::domain::{EmailAddress, LoginName, NewPassword};
 use crate::hashing::{hash as hash_password, verify as verify_password};
 
 /// Failed sign-ins after which the embedded directory locks an account, as the guide describes.
@@ -23,14 +23,37 @@ struct Row {
     locked: bool,
     disabled: bool,
     admin: bool,
+    department: Option<String>,
 }
+
+impl Row {
+    /// `None` when the stored login is not a login name (a hand-edited table).
+    fn account(self) -> Option<Account> {
+        let login = LoginName::parse(&self.login).ok()?;
+        Some(Account {
+            // Demo logins such as j.k.devries@bedrijf.nl are the employees' work addresses.
+            work_email: EmailAddress::parse(login.as_str()).ok(),
+            login,
+            display_name: self.display_name,
+            locked: self.locked,
+            disabled: self.disabled,
+            admin: self.admin,
+            mobile: None,
+            alternate_email: None,
+            department: self.department.as_deref().and_then(super::department),
+        })
+    }
+}
+
+const COLUMNS: &str = "login, display_name, password_hash, locked, disabled, admin, department";
 
 impl EmbeddedDirectory {
     pub fn new(pool: SqlitePool) -> Self {
         Self { pool }
     }
 
-    /// Adds or replaces an account (demo seeding, tests).
+    /// Adds or replaces an account (demo seeding, tests). A replaced account keeps its
+    /// department ([`Self::set_department`]).
     pub async fn put_account(
         &self,
         login: &LoginName,
@@ -58,6 +81,22 @@ impl EmbeddedDirectory {
         .await
         .context("storing directory account")?;
         Ok(())
+    }
+
+    /// Sets or (with `None`) clears an account's department. False when there is no such account.
+    pub async fn set_department(
+        &self,
+        login: &LoginName,
+        department: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let n = sqlx::query("UPDATE directory_accounts SET department = ? WHERE login = ?")
+            .bind(department.and_then(super::department))
+            .bind(login.as_str())
+            .execute(&self.pool)
+            .await
+            .context("storing the department")?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// A sign-in as the company's login page would do it: the right password on an unlocked
@@ -89,10 +128,9 @@ impl EmbeddedDirectory {
     }
 
     async fn row(&self, login: &LoginName) -> Result<Option<Row>, DirectoryError> {
-        sqlx::query_as(
-            "SELECT login, display_name, password_hash, locked, disabled, admin
-             FROM directory_accounts WHERE login = ?",
-        )
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM directory_accounts WHERE login = ?"
+        ))
         .bind(login.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -107,17 +145,7 @@ fn unavailable(e: impl std::fmt::Display) -> DirectoryError {
 #[async_trait]
 impl Directory for EmbeddedDirectory {
     async fn find(&self, login: &LoginName) -> Result<Option<Account>, DirectoryError> {
-        Ok(self.row(login).await?.and_then(|r| {
-            Some(Account {
-                login: LoginName::parse(&r.login).ok()?,
-                display_name: r.display_name,
-                locked: r.locked,
-                disabled: r.disabled,
-                admin: r.admin,
-                mobile: None,
-                alternate_email: None,
-            })
-        }))
+        Ok(self.row(login).await?.and_then(Row::account))
     }
 
     async fn reset_password(
@@ -167,5 +195,15 @@ impl Directory for EmbeddedDirectory {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, DirectoryError> {
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM directory_accounts ORDER BY login"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows.into_iter().filter_map(Row::account).collect())
     }
 }

@@ -14,6 +14,12 @@
 //!   come back as a 400, mapped to [`DirectoryError::Rejected`].
 //! * `unlock`: Entra's smart lockout cannot be cleared through Graph; it ends on its own, and a
 //!   password reset works while it lasts. [`DirectoryError::UnlockUnsupported`] says so.
+//! * `list_accounts` (the admin report): `GET /v1.0/users?$select=…&$top=999`, following
+//!   `@odata.nextLink` (only to the configured Graph host: the token goes with it), with each
+//!   user's `mobilePhone`/`otherMails` instead of two method reads per user; admins are the
+//!   transitive members of `admin_groups` (`/groups/{id}/transitiveMembers/microsoft.graph.user`).
+//!
+//! `mail` is the work mailbox ([`Account::work_email`]) and `department` the department.
 //!
 //! A 429 or 503 with a `Retry-After` of at most [`MAX_RETRY_AFTER_SECS`] is waited out and the
 //! request repeated once; anything else that is not Graph's answer is
@@ -55,7 +61,14 @@ const TOKEN_MARGIN_SECS: u64 = 120;
 
 const SCOPE: &str = "https://graph.microsoft.com/.default";
 
-const USER_SELECT: &str = "id,userPrincipalName,displayName,accountEnabled,mobilePhone,otherMails";
+const USER_SELECT: &str =
+    "id,userPrincipalName,displayName,accountEnabled,mobilePhone,otherMails,mail,department";
+
+/// Users per page of a listing (Graph's maximum for `/users`).
+const PAGE_SIZE: u32 = 999;
+
+/// A listing that has not ended after this many pages is refused (a `@odata.nextLink` loop).
+const MAX_PAGES: usize = 100_000;
 
 /// `checkMemberGroups` takes at most this many group ids per request.
 const MEMBER_GROUPS_BATCH: usize = 20;
@@ -92,17 +105,79 @@ impl std::fmt::Debug for GraphDirectory {
 #[serde(rename_all = "camelCase")]
 struct GraphUser {
     id: String,
+    user_principal_name: Option<String>,
     display_name: Option<String>,
     account_enabled: Option<bool>,
     mobile_phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     other_mails: Vec<String>,
+    mail: Option<String>,
+    department: Option<String>,
+}
+
+/// Graph sends `null` for an empty collection property now and then.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
 struct Collection<T> {
     #[serde(default = "Vec::new")]
     value: Vec<T>,
+}
+
+/// One page of a listing.
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// A directory object of a group's membership.
+#[derive(Deserialize)]
+struct Member {
+    id: String,
+}
+
+impl GraphUser {
+    /// The account, with the phone and e-mail methods `find` read (or the user's attributes).
+    fn account(
+        self,
+        login: LoginName,
+        methods: Option<(Option<PhoneNumber>, Option<EmailAddress>)>,
+        admin: bool,
+    ) -> Account {
+        let (mobile, alternate_email) = methods.unwrap_or_else(|| {
+            (
+                self.mobile_phone
+                    .as_deref()
+                    .and_then(|p| PhoneNumber::parse(p).ok()),
+                self.other_mails
+                    .iter()
+                    .find_map(|m| EmailAddress::parse(m).ok()),
+            )
+        });
+        Account {
+            display_name: self
+                .display_name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| login.as_str().to_string()),
+            login,
+            // Smart lockout is not visible through Graph.
+            locked: false,
+            disabled: !self.account_enabled.unwrap_or(true),
+            admin,
+            mobile,
+            alternate_email,
+            work_email: self
+                .mail
+                .as_deref()
+                .and_then(|m| EmailAddress::parse(m.trim()).ok()),
+            department: self.department.as_deref().and_then(super::department),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -456,6 +531,55 @@ impl GraphDirectory {
         Ok(Some((mobile, email)))
     }
 
+    /// Every item of a collection, following `@odata.nextLink`. A next link must point at the
+    /// configured Graph: the bearer token goes with it.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        first: Url,
+    ) -> Result<Vec<T>, PageError> {
+        let base = Url::parse(&self.graph_url)
+            .map_err(|_| DirectoryError::Unavailable("directory.graph_url is not a URL".into()))?;
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0usize;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(self
+                    .unavailable(format!("{what}: more than {MAX_PAGES} pages; refusing"))
+                    .into());
+            }
+            let answer = self.call(Method::GET, url, None, &[]).await?;
+            match answer.status {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND if pages == 1 => return Err(PageError::NotFound),
+                _ => return Err(self.failure(&answer, None, &[]).into()),
+            }
+            let page: Page<T> = answer.json(what)?;
+            items.extend(page.value);
+            if let Some(link) = page.next_link.filter(|l| !l.trim().is_empty()) {
+                let url = Url::parse(&link).ok().filter(|u| {
+                    u.scheme() == base.scheme()
+                        && u.host_str() == base.host_str()
+                        && u.port_or_known_default() == base.port_or_known_default()
+                });
+                match url {
+                    Some(url) => next = Some(url),
+                    None => {
+                        return Err(self
+                            .unavailable(format!(
+                                "{what}: Graph's next page link is not on {}",
+                                self.graph_url
+                            ))
+                            .into())
+                    }
+                }
+            }
+        }
+        Ok(items)
+    }
+
     /// Whether the user is a member (also transitively) of any of `admin_groups`.
     async fn is_admin(&self, id: &str) -> Result<bool, DirectoryError> {
         for batch in self.admin_groups.chunks(MEMBER_GROUPS_BATCH) {
@@ -471,6 +595,28 @@ impl GraphDirectory {
             }
         }
         Ok(false)
+    }
+}
+
+/// Why a listing ended early.
+enum PageError {
+    /// The collection itself does not exist (a deleted group).
+    NotFound,
+    Directory(DirectoryError),
+}
+
+impl From<DirectoryError> for PageError {
+    fn from(e: DirectoryError) -> Self {
+        Self::Directory(e)
+    }
+}
+
+impl From<PageError> for DirectoryError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::NotFound => DirectoryError::Unavailable("HTTP 404 for a listing".into()),
+            PageError::Directory(e) => e,
+        }
     }
 }
 
@@ -532,31 +678,9 @@ impl Directory for GraphDirectory {
         let Some(user) = self.user(login).await? else {
             return Ok(None);
         };
-        let (mobile, alternate_email) = match self.methods(&user.id).await? {
-            Some(methods) => methods,
-            None => (
-                user.mobile_phone
-                    .as_deref()
-                    .and_then(|p| PhoneNumber::parse(p).ok()),
-                user.other_mails
-                    .iter()
-                    .find_map(|m| EmailAddress::parse(m).ok()),
-            ),
-        };
+        let methods = self.methods(&user.id).await?;
         let admin = self.is_admin(&user.id).await?;
-        Ok(Some(Account {
-            login: login.clone(),
-            display_name: user
-                .display_name
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| login.as_str().to_string()),
-            // Smart lockout is not visible through Graph.
-            locked: false,
-            disabled: !user.account_enabled.unwrap_or(true),
-            admin,
-            mobile,
-            alternate_email,
-        }))
+        Ok(Some(user.account(login.clone(), methods, admin)))
     }
 
     async fn reset_password(
@@ -600,6 +724,53 @@ impl Directory for GraphDirectory {
     async fn unlock(&self, _login: &LoginName) -> Result<(), DirectoryError> {
         // Smart lockout ends on its own; Graph has no call to clear it.
         Err(DirectoryError::UnlockUnsupported)
+    }
+
+    /// `GET /users` page by page. The phone and e-mail methods are not read per user (two
+    /// requests each): a listing has the users' `mobilePhone` and `otherMails`, as `find` has
+    /// when it may not read the methods. Admins are the transitive members of `admin_groups`.
+    async fn list_accounts(&self) -> Result<Vec<Account>, DirectoryError> {
+        let query = format!("$select={USER_SELECT}&$top={PAGE_SIZE}");
+        let users: Vec<GraphUser> = self
+            .all_pages("users", self.url(&["users"], Some(&query))?)
+            .await?;
+        let mut admins = std::collections::HashSet::new();
+        for group in &self.admin_groups {
+            let url = self.url(
+                &["groups", group, "transitiveMembers", "microsoft.graph.user"],
+                Some("$select=id"),
+            )?;
+            match self.all_pages::<Member>("admin group members", url).await {
+                Ok(members) => admins.extend(members.into_iter().map(|m| m.id)),
+                Err(PageError::NotFound) => {
+                    tracing::warn!(group = %group, "admin group does not exist");
+                }
+                Err(PageError::Directory(e)) => return Err(e),
+            }
+        }
+        let mut skipped = 0usize;
+        let mut accounts = Vec::with_capacity(users.len());
+        for user in users {
+            let Some(login) = user
+                .user_principal_name
+                .as_deref()
+                .and_then(|upn| LoginName::parse(upn).ok())
+            else {
+                skipped += 1;
+                continue;
+            };
+            let admin = admins.contains(&user.id);
+            accounts.push(user.account(login, None, admin));
+        }
+        if skipped > 0 {
+            tracing::info!(
+                skipped,
+                "Graph account list: users whose UPN is not a login name left out"
+            );
+        }
+        accounts.sort_by(|a, b| a.login.as_str().cmp(b.login.as_str()));
+        accounts.dedup_by(|a, b| a.login == b.login);
+        Ok(accounts)
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {

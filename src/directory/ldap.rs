@@ -5,14 +5,20 @@
 //! shared (an `ldap3::Ldap` handle multiplexes requests); it is re-opened and re-bound when it
 //! has dropped. Every operation runs under `timeout_secs`; a directory that cannot be reached
 //! gives [`DirectoryError::Unavailable`], whose text never carries the bind password.
+//!
+//! `mail` is the work mailbox (unless `mail` is configured as the alternate address); the
+//! department is `department`, `departmentNumber` or `ou`, else the first `OU=` of the DN. The
+//! admin report's listing is a paged search (AD answers at most 1000 entries otherwise) with the
+//! user filter's `{login}` as `*`, for AD only people's user objects.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
 use ldap3::exop::{PasswordModify, WhoAmI};
 use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope};
@@ -32,6 +38,11 @@ const RELAX_CONTROL: &str = "1.3.6.1.4.1.4203.666.5.12";
 const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 /// OpenLDAP: `pwdAccountLockedTime` with this value is an administrative lock, not a lockout.
 const ADMIN_LOCK: &str = "000001010000Z";
+
+/// The attribute with the work mailbox (AD, OpenLDAP inetOrgPerson).
+const WORK_EMAIL_ATTRIBUTE: &str = "mail";
+/// Entries per page of a listing; AD's default `MaxPageSize` is 1000.
+const PAGE_SIZE: i32 = 500;
 
 const SUCCESS: u32 = 0;
 const NO_SUCH_ATTRIBUTE: u32 = 16;
@@ -238,22 +249,38 @@ impl LdapDirectory {
         Ok(self.lookup(login).await?.map(|f| f.account))
     }
 
-    async fn lookup(&self, login: &str) -> Result<Option<Found>, DirectoryError> {
+    /// The attributes an account is made of.
+    fn account_attributes(&self) -> Vec<String> {
         let s = &self.settings;
-        let filter = user_filter(&s.user_filter, login);
-        let mut attrs: Vec<String> = vec![
-            "cn".into(),
-            "displayName".into(),
-            "memberOf".into(),
+        let mut attrs: Vec<String> = [
+            "cn",
+            "displayName",
+            "memberOf",
+            WORK_EMAIL_ATTRIBUTE,
+            "department",
+            "departmentNumber",
+            "ou",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        attrs.extend([
             s.mobile_attribute.clone(),
             s.alternate_email_attribute.clone(),
-        ];
+        ]);
         match s.flavour {
             LdapFlavour::Ad => {
                 attrs.extend(["lockoutTime".into(), "userAccountControl".into()]);
             }
             LdapFlavour::Openldap => attrs.push("pwdAccountLockedTime".into()),
         }
+        attrs
+    }
+
+    async fn lookup(&self, login: &str) -> Result<Option<Found>, DirectoryError> {
+        let s = &self.settings;
+        let filter = user_filter(&s.user_filter, login);
+        let attrs = self.account_attributes();
         let SearchResult(entries, res) = self
             .search(&s.base_dn, Scope::Subtree, &filter, &attrs)
             .await?;
@@ -263,11 +290,7 @@ impl LdapDirectory {
                 res.rc, res.text
             )));
         }
-        let mut entries: Vec<SearchEntry> = entries
-            .into_iter()
-            .filter(|e| !e.is_ref())
-            .map(SearchEntry::construct)
-            .collect();
+        let mut entries: Vec<SearchEntry> = entries.into_iter().filter_map(entry).collect();
         if entries.len() > 1 {
             return Err(DirectoryError::Unavailable(format!(
                 "user filter matched {} entries; refusing to guess",
@@ -280,53 +303,123 @@ impl LdapDirectory {
         let Ok(login_name) = LoginName::parse(login) else {
             return Ok(None);
         };
-        let first = |attr: &str| -> Option<&str> {
-            entry
-                .attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-                .and_then(|(_, v)| v.first())
-                .map(String::as_str)
-        };
-        let display_name = first("displayName")
-            .or_else(|| first("cn"))
-            .unwrap_or(login)
-            .to_string();
-        let (locked, disabled, lock_attribute_present) = match s.flavour {
-            LdapFlavour::Ad => {
-                let lockout = first("lockoutTime").and_then(|v| v.trim().parse::<i64>().ok());
-                let uac = first("userAccountControl")
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .unwrap_or(0);
-                (lockout.unwrap_or(0) > 0, uac & 2 != 0, lockout.is_some())
-            }
-            LdapFlavour::Openldap => {
-                let at = first("pwdAccountLockedTime");
-                (at.is_some(), at == Some(ADMIN_LOCK), at.is_some())
-            }
-        };
-        let member_of: Vec<String> = entry
-            .attrs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("memberOf"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let admin = self.is_admin(&entry.dn, &member_of).await?;
-        let account = Account {
-            login: login_name,
-            display_name,
-            locked,
-            disabled,
-            admin,
-            mobile: first(&s.mobile_attribute).and_then(|v| PhoneNumber::parse(v).ok()),
-            alternate_email: first(&s.alternate_email_attribute)
-                .and_then(|v| EmailAddress::parse(v).ok()),
-        };
+        let admin = self
+            .is_admin(&entry.dn, &values(&entry, "memberOf"))
+            .await?;
+        let (account, lock_attribute_present) = map_entry(s, &entry, login_name, admin);
         Ok(Some(Found {
             dn: entry.dn,
             account,
             lock_attribute_present,
         }))
+    }
+
+    /// Every entry under `base_dn` matching `filter`, page by page: Active Directory answers a
+    /// search without paging with at most 1000 entries (`MaxPageSize`). A read is safe to
+    /// repeat: one retry on a fresh connection after a dropped one.
+    async fn search_all(
+        &self,
+        what: &str,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let (entries, res) = match self.search_all_once(what, base, filter, attrs).await {
+            Err(DirectoryError::Unavailable(_)) => {
+                self.search_all_once(what, base, filter, attrs).await?
+            }
+            r => r?,
+        };
+        expect_success(what, &res)?;
+        Ok(entries)
+    }
+
+    async fn search_all_once(
+        &self,
+        what: &str,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<(Vec<SearchEntry>, ldap3::LdapResult), DirectoryError> {
+        let mut ldap = self.handle().await?;
+        let timeout = self.settings.timeout;
+        // Each page, not the whole listing, must arrive within the timeout.
+        let paged = async {
+            let adapters: Vec<Box<dyn Adapter<String, Vec<String>>>> = vec![
+                Box::new(EntriesOnly::new()),
+                Box::new(PagedResults::new(PAGE_SIZE)),
+            ];
+            let mut stream = tokio::time::timeout(
+                timeout,
+                ldap.streaming_search_with(adapters, base, Scope::Subtree, filter, attrs.to_vec()),
+            )
+            .await
+            .map_err(|_| format!("{what}: timed out"))?
+            .map_err(|e| format!("{what}: {e}"))?;
+            let mut entries = Vec::new();
+            loop {
+                match tokio::time::timeout(timeout, stream.next()).await {
+                    Ok(Ok(Some(e))) => entries.extend(entry(e)),
+                    Ok(Ok(None)) => break,
+                    Ok(Err(e)) => return Err(format!("{what}: {e}")),
+                    Err(_) => return Err(format!("{what}: timed out")),
+                }
+            }
+            let res = tokio::time::timeout(timeout, stream.finish())
+                .await
+                .map_err(|_| format!("{what}: timed out"))?;
+            Ok((entries, res))
+        };
+        match paged.await {
+            Ok(v) => Ok(v),
+            Err(failure) => {
+                *self.conn.lock().await = None;
+                Err(DirectoryError::Unavailable(failure))
+            }
+        }
+    }
+
+    /// The DNs (normalised) of the members of the admin groups, read once for a listing:
+    /// OpenLDAP the groups' direct `member`/`uniqueMember` values (as [`Self::is_admin`] asks),
+    /// AD every entry that is a member through nesting too.
+    async fn admin_members(&self) -> Result<HashSet<String>, DirectoryError> {
+        let mut members = HashSet::new();
+        for group in &self.settings.admin_groups {
+            match self.settings.flavour {
+                LdapFlavour::Openldap => {
+                    let attrs = ["member".to_string(), "uniqueMember".to_string()];
+                    let SearchResult(entries, res) = self
+                        .search(group, Scope::Base, "(objectClass=*)", &attrs)
+                        .await?;
+                    match res.rc {
+                        SUCCESS => {}
+                        NO_SUCH_OBJECT => {
+                            tracing::warn!(group = %group, "admin group does not exist");
+                            continue;
+                        }
+                        _ => expect_success("admin group members", &res)?,
+                    }
+                    for e in entries.into_iter().filter_map(entry) {
+                        for attr in ["member", "uniqueMember"] {
+                            // uniqueMember may carry a `#'…'B` unique id after the DN.
+                            members.extend(values(&e, attr).iter().map(|m| {
+                                let dn = m.split_once('#').map_or(m.as_str(), |(dn, _)| dn);
+                                normalise_dn(dn)
+                            }));
+                        }
+                    }
+                }
+                LdapFlavour::Ad => {
+                    let filter = format!("(memberOf:{IN_CHAIN}:={})", ldap_escape(group));
+                    let base = self.settings.base_dn.clone();
+                    let found = self
+                        .search_all("admin group members", &base, &filter, &["1.1".into()])
+                        .await?;
+                    members.extend(found.iter().map(|e| normalise_dn(&e.dn)));
+                }
+            }
+        }
+        Ok(members)
     }
 
     /// Member of a configured admin group: `memberOf` when the directory keeps it, otherwise
@@ -461,12 +554,222 @@ fn expect_success(what: &str, res: &ldap3::LdapResult) -> Result<(), DirectoryEr
 }
 
 fn same_dn(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.split(',')
-            .map(|p| p.trim().to_lowercase())
-            .collect::<Vec<_>>()
+    normalise_dn(a) == normalise_dn(b)
+}
+
+/// A DN for comparison: RDNs trimmed and lower-cased.
+fn normalise_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|p| p.trim().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A search result entry, or `None` for a referral, an intermediate message or anything
+/// malformed. `SearchEntry::construct` panics on a malformed entry; this never does.
+fn entry(re: ldap3::ResultEntry) -> Option<SearchEntry> {
+    let mut tags = re.0.match_id(4)?.expect_constructed()?.into_iter();
+    let dn = String::from_utf8(tags.next()?.expect_primitive()?).ok()?;
+    let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
+    for partial in tags.next()?.expect_constructed()? {
+        let mut parts = partial.expect_constructed()?.into_iter();
+        let name = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
+        let mut texts = Vec::new();
+        for value in parts.next()?.expect_constructed()? {
+            // Binary values (photos, certificates) are not wanted here.
+            if let Ok(text) = String::from_utf8(value.expect_primitive()?) {
+                texts.push(text);
+            }
+        }
+        attrs.insert(name, texts);
+    }
+    Some(SearchEntry {
+        dn,
+        attrs,
+        bin_attrs: HashMap::new(),
+    })
+}
+
+/// All values of an attribute (names compare case-insensitively).
+fn values(entry: &SearchEntry, attr: &str) -> Vec<String> {
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// The first value of an attribute that is not blank.
+fn first<'e>(entry: &'e SearchEntry, attr: &str) -> Option<&'e str> {
+    entry
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .flat_map(|(_, v)| v.iter())
+        .map(String::as_str)
+        .find(|v| !v.trim().is_empty())
+}
+
+/// An entry as an account, and whether its lockout attribute is present. `admin` is decided
+/// by the caller (it may take more searches).
+fn map_entry(s: &Settings, entry: &SearchEntry, login: LoginName, admin: bool) -> (Account, bool) {
+    let first = |attr: &str| first(entry, attr);
+    let display_name = first("displayName")
+        .or_else(|| first("cn"))
+        .unwrap_or(login.as_str())
+        .to_string();
+    let (locked, disabled, lock_attribute_present) = match s.flavour {
+        LdapFlavour::Ad => {
+            let lockout = first("lockoutTime").and_then(|v| v.trim().parse::<i64>().ok());
+            let uac = first("userAccountControl")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            (lockout.unwrap_or(0) > 0, uac & 2 != 0, lockout.is_some())
+        }
+        LdapFlavour::Openldap => {
+            let at = first("pwdAccountLockedTime");
+            (at.is_some(), at == Some(ADMIN_LOCK), at.is_some())
+        }
     };
-    norm(a) == norm(b)
+    // When the configured alternate (private) address is kept in `mail` itself, `mail` is not
+    // the work mailbox: a proof code sent there would prove nothing.
+    let work_email = if s
+        .alternate_email_attribute
+        .eq_ignore_ascii_case(WORK_EMAIL_ATTRIBUTE)
+    {
+        None
+    } else {
+        first(WORK_EMAIL_ATTRIBUTE).and_then(|v| EmailAddress::parse(v.trim()).ok())
+    };
+    let department = ["department", "departmentNumber", "ou"]
+        .into_iter()
+        .find_map(|attr| first(attr).and_then(super::department))
+        .or_else(|| dn_ou(&entry.dn));
+    let account = Account {
+        login,
+        display_name,
+        locked,
+        disabled,
+        admin,
+        mobile: first(&s.mobile_attribute).and_then(|v| PhoneNumber::parse(v).ok()),
+        alternate_email: first(&s.alternate_email_attribute)
+            .and_then(|v| EmailAddress::parse(v.trim()).ok()),
+        work_email,
+        department,
+    };
+    (account, lock_attribute_present)
+}
+
+/// The value of the first `OU=` component of a DN after the entry's own name:
+/// `CN=Eva,OU=Finance,OU=Staff,DC=bedrijf,DC=nl` is in `Finance`.
+pub fn dn_ou(dn: &str) -> Option<String> {
+    dn_components(dn)
+        .into_iter()
+        .skip(1)
+        .find_map(|(attr, value)| attr.eq_ignore_ascii_case("ou").then_some(value))
+        .and_then(|v| super::department(&v))
+}
+
+/// A DN's components as (attribute, unescaped value), per RFC 4514 (`\,`, `\2C`).
+fn dn_components(dn: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let (mut attr, mut value) = (String::new(), Vec::<u8>::new());
+    let mut in_value = false;
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\\' if in_value => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match (hex, bytes.get(i + 1)) {
+                    (Some(h), _) => {
+                        value.push(h);
+                        i += 2;
+                    }
+                    (None, Some(&c)) => {
+                        value.push(c);
+                        i += 1;
+                    }
+                    (None, None) => {}
+                }
+            }
+            b'=' if !in_value => in_value = true,
+            b',' | b';' => {
+                out.push((
+                    attr.trim().to_string(),
+                    String::from_utf8_lossy(&value).trim().to_string(),
+                ));
+                attr.clear();
+                value.clear();
+                in_value = false;
+            }
+            _ if in_value => value.push(b),
+            _ => attr.push(char::from(b)),
+        }
+        i += 1;
+    }
+    if in_value || !attr.trim().is_empty() {
+        out.push((
+            attr.trim().to_string(),
+            String::from_utf8_lossy(&value).trim().to_string(),
+        ));
+    }
+    out
+}
+
+/// The search for every account a user filter can find: `{login}` becomes `*` (any value;
+/// `(uid={login})` becomes the presence filter `(uid=*)`), and for AD only people's user
+/// objects (no computers, contacts or managed service accounts). Also the attributes compared
+/// with `{login}`, where an entry's login name is read, in order.
+pub fn list_filter(template: &str, flavour: LdapFlavour) -> (String, Vec<String>) {
+    let mut login_attributes: Vec<String> = Vec::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("={login}") {
+        let before = &rest[..at];
+        let start = before.rfind(['(', '&', '|', '!']).map_or(0, |i| i + 1);
+        // `attr:dn:rule:=` and `attr;option=` compare `attr`; `~=`, `>=`, `<=` are not equality.
+        let name = before[start..]
+            .split([':', ';'])
+            .next()
+            .unwrap_or("")
+            .trim();
+        let plain = !before.ends_with(['~', '>', '<']);
+        if plain
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !login_attributes
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
+        {
+            login_attributes.push(name.to_string());
+        }
+        rest = &rest[at + "={login}".len()..];
+    }
+    if login_attributes.is_empty() {
+        login_attributes.push(match flavour {
+            LdapFlavour::Ad => "userPrincipalName".into(),
+            LdapFlavour::Openldap => "uid".into(),
+        });
+    }
+    let mut filter = template.trim().replace("{login}", "*");
+    while filter.contains("**") {
+        filter = filter.replace("**", "*");
+    }
+    if !filter.starts_with('(') {
+        filter = format!("({filter})");
+    }
+    let filter = match flavour {
+        LdapFlavour::Ad => format!("(&(objectCategory=person)(objectClass=user){filter})"),
+        LdapFlavour::Openldap => filter,
+    };
+    (filter, login_attributes)
 }
 
 /// The search filter for a login: `{login}` replaced by the login, escaped per RFC 4515 so
@@ -645,6 +948,49 @@ impl Directory for LdapDirectory {
             .await?;
         expect_success("ping", &res.1)
     }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, DirectoryError> {
+        let s = &self.settings;
+        let (filter, login_attributes) = list_filter(&s.user_filter, s.flavour);
+        let mut attrs = self.account_attributes();
+        attrs.extend(login_attributes.iter().cloned());
+        let entries = self
+            .search_all("account list", &s.base_dn, &filter, &attrs)
+            .await?;
+        let admins = if s.admin_groups.is_empty() {
+            HashSet::new()
+        } else {
+            self.admin_members().await?
+        };
+        let mut accounts = Vec::with_capacity(entries.len());
+        let mut skipped = 0usize;
+        for e in &entries {
+            let login = login_attributes
+                .iter()
+                .flat_map(|attr| values(e, attr))
+                .find_map(|v| LoginName::parse(&v).ok());
+            let Some(login) = login else {
+                skipped += 1;
+                continue;
+            };
+            let member_of = values(e, "memberOf");
+            let admin = admins.contains(&normalise_dn(&e.dn))
+                || s.admin_groups
+                    .iter()
+                    .any(|g| member_of.iter().any(|m| same_dn(g, m)));
+            accounts.push(map_entry(s, e, login, admin).0);
+        }
+        if skipped > 0 {
+            tracing::info!(
+                skipped,
+                "account list: entries without a login name ({}) left out",
+                login_attributes.join(", ")
+            );
+        }
+        accounts.sort_by(|a, b| a.login.as_str().cmp(b.login.as_str()));
+        accounts.dedup_by(|a, b| a.login == b.login);
+        Ok(accounts)
+    }
 }
 
 /// A TLS client trusting exactly the certificates in the PEM file `ca` (the company's own CA).
@@ -807,6 +1153,76 @@ mod tests {
         assert_eq!(ppolicy_error(&[]), None);
         assert_eq!(ppolicy_error(&[0x30, 0x05, 0x81]), None);
         assert_eq!(ppolicy_error(&[0x04, 0x00]), None);
+    }
+
+    #[test]
+    fn the_list_filter_matches_any_login_and_names_the_login_attributes() {
+        let list = |t: &str, f| list_filter(t, f);
+        assert_eq!(
+            list("(uid={login})", LdapFlavour::Openldap),
+            ("(uid=*)".to_string(), vec!["uid".to_string()])
+        );
+        assert_eq!(
+            list("(userPrincipalName={login})", LdapFlavour::Ad),
+            (
+                "(&(objectCategory=person)(objectClass=user)(userPrincipalName=*))".to_string(),
+                vec!["userPrincipalName".to_string()]
+            )
+        );
+        assert_eq!(
+            list(
+                "(&(objectClass=inetOrgPerson)(|(uid={login})(mail={login})(UID={login})))",
+                LdapFlavour::Openldap
+            ),
+            (
+                "(&(objectClass=inetOrgPerson)(|(uid=*)(mail=*)(UID=*)))".to_string(),
+                vec!["uid".to_string(), "mail".to_string()]
+            )
+        );
+        // A substring around {login} stays one wildcard; an approximate match names nothing.
+        assert_eq!(
+            list("(&(mail={login}*)(cn~={login}))", LdapFlavour::Openldap),
+            ("(&(mail=*)(cn~=*))".to_string(), vec!["mail".to_string()])
+        );
+        assert_eq!(
+            list("uid={login}", LdapFlavour::Openldap).0,
+            "(uid=*)".to_string()
+        );
+        // Nothing to read a login from: the flavour's default attribute.
+        assert_eq!(
+            list("(description>={login})", LdapFlavour::Ad).1,
+            vec!["userPrincipalName".to_string()]
+        );
+    }
+
+    #[test]
+    fn the_department_of_a_dn_is_its_first_ou_after_the_entry_itself() {
+        assert_eq!(
+            dn_ou("CN=Eva Jansen,OU=Finance,OU=Staff,DC=bedrijf,DC=nl").as_deref(),
+            Some("Finance")
+        );
+        assert_eq!(
+            dn_ou("cn=Smit\\, Jan,ou=Verkoop \\2B Service,dc=bedrijf,dc=nl").as_deref(),
+            Some("Verkoop + Service")
+        );
+        assert_eq!(
+            dn_ou("uid=e.jansen@bedrijf.nl, ou=people, dc=bedrijf, dc=nl").as_deref(),
+            Some("people")
+        );
+        assert_eq!(dn_ou("ou=Top,dc=bedrijf,dc=nl"), None);
+        assert_eq!(dn_ou("uid=x,dc=bedrijf,dc=nl"), None);
+        assert_eq!(dn_ou(""), None);
+        assert_eq!(dn_ou("cn=x,ou=,dc=nl"), None);
+        // Broken escapes and odd bytes do not panic.
+        for dn in [
+            "cn=x,ou=\\",
+            "cn=x,ou=\\z",
+            "=,=,ou",
+            "ou=é\\C3\\A9,ou=ü",
+            ",,,",
+        ] {
+            let _ = dn_ou(dn);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Where accounts live. The core only needs to find an account, reset its password and unlock it;
-//! LDAP (Active Directory, OpenLDAP) and Microsoft Graph implement the same trait.
+//! the admin report lists them all. LDAP (Active Directory, OpenLDAP) and Microsoft Graph
+//! implement the same trait.
 
 mod embedded;
 pub mod graph;
@@ -26,6 +27,17 @@ pub struct Account {
     /// Methods a directory may carry as attributes (AD `mobile`, `otherMailbox`).
     pub mobile: Option<PhoneNumber>,
     pub alternate_email: Option<EmailAddress>,
+    /// The employee's work mailbox (AD/OpenLDAP and Graph `mail`): registration in chat proves
+    /// the employee reads it. Never a recovery method: whoever forgot the password cannot read it.
+    pub work_email: Option<EmailAddress>,
+    /// Department or organisational unit, for the admin report's split.
+    pub department: Option<String>,
+}
+
+/// A department as a directory gives it: trimmed, `None` when empty.
+fn department(raw: &str) -> Option<String> {
+    let d = raw.trim();
+    (!d.is_empty()).then(|| d.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,4 +69,7 @@ pub trait Directory: Send + Sync {
     async fn unlock(&self, login: &LoginName) -> Result<(), DirectoryError>;
     /// Reachable and usable (for `/readyz`).
     async fn ping(&self) -> Result<(), DirectoryError>;
+    /// Every user account, enabled or not, for the admin report. Entries without a usable login
+    /// name are left out. Large directories are read page by page.
+    async fn list_accounts(&self) -> Result<Vec<Account>, DirectoryError>;
 }

@@ -1,5 +1,5 @@
 //! `sspr-bot chat --config` against the test suite's slapd: the admin's way to try a real
-//! directory from a terminal. The methods come from the directory's own attributes (mail,
+//! directory from a terminal. The methods come from the directory's own attributes (email,
 //! mobile), so nothing is registered in the bot first.
 
 use std::io::{BufRead, BufReader, Write};
@@ -68,7 +68,7 @@ impl Chat {
             .expect("a code in the outbox")
     }
 
-    /// E-mail (the directory's `mail`) and SMS (its `mobile`).
+    /// E-mail (the directory's `email`) and SMS (its `mobile`).
     fn verify(&mut self) -> String {
         let sent = self.press("method:email");
         assert!(sent.contains("e-mail met een verificatiecode"), "{sent}");
@@ -100,7 +100,7 @@ async fn chat_with_an_ldap_configuration_unlocks_and_resets_a_slapd_user() {
             "[database]\nurl = \"sqlite://{db}\"\n\
              [directory]\nbackend = \"ldap\"\nurl = \"{url}\"\nbind_dn = \"{SERVICE_DN}\"\n\
              bind_password = \"{SERVICE_PASSWORD}\"\nbase_dn = \"{BASE}\"\nallow_plaintext = true\n\
-             flavour = \"openldap\"\nmobile_attribute = \"mobile\"\nalternate_email_attribute = \"mail\"\n\
+             flavour = \"openldap\"\nmobile_attribute = \"mobile\"\nalternate_email_attribute = \"email\"\n\
              [providers]\noutbox = \"{outbox}\"\n",
             db = dir.path().join("sspr.db").display(),
             url = slapd.url,

@@ -38,6 +38,36 @@ struct FakeUser {
     phones: Vec<(&'static str, &'static str)>,
     emails: Vec<&'static str>,
     groups: Vec<&'static str>,
+    /// The user's own properties (not authentication methods).
+    mail: Option<&'static str>,
+    department: Option<&'static str>,
+    mobile_phone: Option<&'static str>,
+}
+
+impl FakeUser {
+    /// As Graph shows a user: only the `$select`ed properties (and always `id`) when there is a
+    /// `$select`; `accountEnabled` only when asked for.
+    fn json(&self, select: Option<&str>) -> Value {
+        let mut user = json!({
+            "id": self.id,
+            "userPrincipalName": self.upn,
+            "displayName": self.display,
+            "mobilePhone": self.mobile_phone,
+            "otherMails": [],
+            "mail": self.mail,
+            "department": self.department,
+            "accountEnabled": self.enabled,
+        });
+        let fields: Vec<&str> = select.unwrap_or("").split(',').collect();
+        if let Some(o) = user.as_object_mut() {
+            o.retain(|k, _| {
+                k == "id"
+                    || (select.is_none() && k != "accountEnabled")
+                    || fields.contains(&k.as_str())
+            });
+        }
+        user
+    }
 }
 
 /// What the fake does with the next PATCH.
@@ -68,6 +98,12 @@ struct State {
     patch_times: Vec<Instant>,
     script: VecDeque<Scripted>,
     expires_in: u64,
+    /// Users per page of `GET /users` (whatever `$top` asks).
+    page_size: usize,
+    /// The fake's own address (wiremock's request URLs say `localhost`).
+    origin: String,
+    /// Next-page links point at this origin instead of the fake's own.
+    next_link_origin: Option<String>,
 }
 
 #[derive(Clone)]
@@ -178,7 +214,68 @@ impl Respond for GraphEndpoint {
         };
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["v1.0", "users"]) => {
-                ResponseTemplate::new(200).set_body_json(json!({"value": [{"id": "x"}]}))
+                // Pages of `page_size` (at most `$top`), linked by `@odata.nextLink` with a
+                // `$skiptoken` as Graph does.
+                let query = |name: &str| {
+                    request
+                        .url
+                        .query_pairs()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let top: usize = query("$top").and_then(|t| t.parse().ok()).unwrap_or(100);
+                let skip: usize = match query("$skiptoken") {
+                    Some(t) => match t.strip_prefix("RFNwdAIAAQAAAB") {
+                        Some(n) => n.parse().unwrap_or(usize::MAX),
+                        None => return graph_error(400, "Request_BadRequest", "bad skiptoken"),
+                    },
+                    None => 0,
+                };
+                let size = top.min(s.page_size.max(1));
+                let select = query("$select");
+                let value: Vec<Value> = s
+                    .users
+                    .iter()
+                    .skip(skip)
+                    .take(size)
+                    .map(|u| u.json(select.as_deref()))
+                    .collect();
+                let mut body = json!({
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+                    "value": value,
+                });
+                if skip.saturating_add(size) < s.users.len() {
+                    let origin = s
+                        .next_link_origin
+                        .clone()
+                        .unwrap_or_else(|| s.origin.clone());
+                    let mut next = Url::parse(&format!("{origin}/v1.0/users")).unwrap();
+                    {
+                        let mut q = next.query_pairs_mut();
+                        for (k, v) in request.url.query_pairs().filter(|(k, _)| k != "$skiptoken") {
+                            q.append_pair(&k, &v);
+                        }
+                        q.append_pair("$skiptoken", &format!("RFNwdAIAAQAAAB{}", skip + size));
+                    }
+                    body["@odata.nextLink"] = json!(next.to_string());
+                }
+                ResponseTemplate::new(200).set_body_json(body)
+            }
+            ("GET", ["v1.0", "groups", group, "transitiveMembers", "microsoft.graph.user"]) => {
+                if ![ADMIN_GROUP, OTHER_GROUP].contains(group) {
+                    return graph_error(
+                        404,
+                        "Request_ResourceNotFound",
+                        &format!("Resource '{group}' does not exist or one of its queried reference-property objects are not present."),
+                    );
+                }
+                let value: Vec<Value> = s
+                    .users
+                    .iter()
+                    .filter(|u| u.groups.contains(group))
+                    .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u.id}))
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({ "value": value }))
             }
             ("GET", ["v1.0", "users", key]) => {
                 let key = key.replace("%40", "@");
@@ -189,25 +286,12 @@ impl Respond for GraphEndpoint {
                         &format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
                     );
                 };
-                let u = &s.users[i];
-                // Graph returns accountEnabled only when asked for it.
-                let select: String = request
+                let select: Option<String> = request
                     .url
                     .query_pairs()
                     .find(|(k, _)| k == "$select")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default();
-                let mut user = json!({
-                    "id": u.id,
-                    "userPrincipalName": u.upn,
-                    "displayName": u.display,
-                    "mobilePhone": null,
-                    "otherMails": [],
-                });
-                if select.split(',').any(|f| f == "accountEnabled") {
-                    user["accountEnabled"] = json!(u.enabled);
-                }
-                ResponseTemplate::new(200).set_body_json(user)
+                    .map(|(_, v)| v.into_owned());
+                ResponseTemplate::new(200).set_body_json(s.users[i].json(select.as_deref()))
             }
             ("GET", ["v1.0", "users", id, "authentication", "phoneMethods"]) => {
                 let Some(i) = find(&s, id) else {
@@ -291,6 +375,8 @@ impl Fake {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State {
             expires_in: 3599,
+            page_size: 2,
+            origin: server.uri(),
             users: vec![
                 FakeUser {
                     id: "11111111-aaaa-bbbb-cccc-000000000001",
@@ -300,6 +386,9 @@ impl Fake {
                     phones: vec![("+31 201234567", "office"), ("+31 612345678", "mobile")],
                     emails: vec!["jan.devries@privemail.example"],
                     groups: vec![OTHER_GROUP],
+                    mail: Some("jan.devries@bedrijf.nl"),
+                    department: Some("Finance"),
+                    mobile_phone: Some("+31 612345678"),
                 },
                 FakeUser {
                     id: "22222222-aaaa-bbbb-cccc-000000000002",
@@ -309,6 +398,9 @@ impl Fake {
                     phones: vec![],
                     emails: vec![],
                     groups: vec![OTHER_GROUP, ADMIN_GROUP],
+                    mail: Some("pieter.admin@bedrijf.nl"),
+                    department: Some("ICT"),
+                    mobile_phone: None,
                 },
                 FakeUser {
                     id: "33333333-aaaa-bbbb-cccc-000000000003",
@@ -318,6 +410,9 @@ impl Fake {
                     phones: vec![],
                     emails: vec![],
                     groups: vec![],
+                    mail: None,
+                    department: None,
+                    mobile_phone: None,
                 },
             ],
             ..State::default()
@@ -473,6 +568,131 @@ async fn admin_through_check_member_groups() {
             .any(|(_, p, _)| p.ends_with("checkMemberGroups")));
     });
     fake.assert_all_authorized();
+}
+
+/// The admin report's listing: `GET /users` page by page through `@odata.nextLink`, each page
+/// with the bearer token; admins are the transitive members of `admin_groups`.
+#[tokio::test]
+async fn list_accounts_follows_next_links_through_every_page() {
+    let fake = Fake::start().await;
+    fake.with(|s| {
+        s.users.push(FakeUser {
+            id: "44444444-aaaa-bbbb-cccc-000000000004",
+            upn: "e.nieuw@bedrijf.nl",
+            display: "Eva Nieuw",
+            enabled: true,
+            phones: vec![],
+            emails: vec![],
+            groups: vec![],
+            mail: Some("e.nieuw@bedrijf.nl"),
+            department: Some("  "),
+            mobile_phone: None,
+        });
+        // A guest: its UPN is no login name, so it is left out.
+        s.users.push(FakeUser {
+            id: "55555555-aaaa-bbbb-cccc-000000000005",
+            upn: "gast_extern.example#EXT#@bedrijf.onmicrosoft.com",
+            display: "Gast",
+            enabled: true,
+            phones: vec![],
+            emails: vec![],
+            groups: vec![],
+            mail: None,
+            department: None,
+            mobile_phone: None,
+        });
+    });
+    let dir = fake.directory();
+    let accounts = dir.list_accounts().await.unwrap();
+    let logins: Vec<&str> = accounts.iter().map(|a| a.login.as_str()).collect();
+    assert_eq!(
+        logins,
+        [
+            "e.nieuw@bedrijf.nl",
+            "jan.devries@bedrijf.nl",
+            "oud.account@bedrijf.nl",
+            "pieter.admin@bedrijf.nl"
+        ]
+    );
+    let jan = &accounts[1];
+    assert_eq!(jan.department.as_deref(), Some("Finance"));
+    assert_eq!(
+        jan.work_email.as_ref().unwrap().as_str(),
+        "jan.devries@bedrijf.nl"
+    );
+    // From the user's mobilePhone: a listing does not read each user's methods.
+    assert_eq!(jan.mobile.as_ref().unwrap().as_str(), "+31612345678");
+    assert!(!jan.admin && !jan.disabled);
+    assert!(accounts[2].disabled, "accountEnabled false");
+    assert!(accounts[3].admin, "transitive member of the admin group");
+    assert_eq!(accounts[3].department.as_deref(), Some("ICT"));
+    assert_eq!(accounts[0].department, None, "a blank department is none");
+    fake.assert_all_authorized();
+    fake.with(|s| {
+        let pages = s
+            .seen
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p == "/v1.0/users")
+            .count();
+        assert_eq!(pages, 3, "five users, two per page");
+        assert!(s
+            .seen
+            .iter()
+            .any(|(_, p, _)| p.ends_with("/transitiveMembers/microsoft.graph.user")));
+        assert!(
+            !s.seen
+                .iter()
+                .any(|(_, p, _)| p.contains("/authentication/")),
+            "no per-user method reads"
+        );
+    });
+
+    // find sees the same work mailbox and department.
+    let found = dir
+        .find(&login("jan.devries@bedrijf.nl"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.work_email, jan.work_email);
+    assert_eq!(found.department, jan.department);
+}
+
+/// The bearer token goes with each next-page request: a link to another host is not followed.
+#[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let fake = Fake::start().await;
+    fake.with(|s| s.next_link_origin = Some("https://graph.evil.example".into()));
+    let err = fake.directory().list_accounts().await.unwrap_err();
+    match &err {
+        DirectoryError::Unavailable(msg) => {
+            assert!(msg.contains("next page link"), "{msg}");
+            assert!(
+                !msg.contains("graph-token") && !msg.contains(CLIENT_SECRET),
+                "{msg}"
+            );
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    fake.with(|s| {
+        let pages = s.seen.iter().filter(|(_, p, _)| p == "/v1.0/users").count();
+        assert_eq!(pages, 1);
+    });
+}
+
+/// A Graph that fails mid-listing makes the listing unavailable, never a partial list.
+#[tokio::test]
+async fn a_failing_listing_is_unavailable_without_secrets() {
+    let fake = Fake::start().await;
+    fake.with(|s| s.down = true);
+    match fake.directory().list_accounts().await {
+        Err(DirectoryError::Unavailable(msg)) => {
+            assert!(
+                !msg.contains("graph-token") && !msg.contains(CLIENT_SECRET),
+                "{msg}"
+            );
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use sspr_bot::providers::{Outbox, Providers};
 use sspr_bot::recovery::{ChatRef, Core, Keys, ManualClock, Rules, TurnOutput};
 use sspr_bot::store::{Registration, Store};
 
-use crate::slapd::{Slapd, BERT, EVA, SLAPD_MIN_LENGTH};
+use crate::slapd::{Slapd, BASE, BERT, EVA, OUD, SERVICE_DN, SERVICE_PASSWORD, SLAPD_MIN_LENGTH};
 use crate::support::monday_morning;
 
 const NEW_PASSWORD: &str = "Paars konijn eet 7 wortels";
@@ -61,6 +61,74 @@ async fn finds_a_user_with_its_attributes_mapped() {
     let bert = dir.find(&login(BERT.login)).await.unwrap().unwrap();
     assert!(bert.admin, "a member of the admin group is an admin");
     dir.ping().await.unwrap();
+}
+
+/// The admin report's listing: every user under the base, although slapd answers a search with
+/// at most two entries (as AD with at most 1000), with work mailbox, department, admin and
+/// disabled state as `find` maps them.
+#[tokio::test]
+async fn list_accounts_pages_through_every_user_with_work_email_and_department() {
+    let (slapd, dir) = setup().await;
+    // Without paging the service account gets no more than two of the three users.
+    let (conn, mut raw) = ldap3::LdapConnAsync::new(&slapd.url).await.unwrap();
+    tokio::spawn(conn.drive());
+    raw.simple_bind(SERVICE_DN, SERVICE_PASSWORD)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let plain = raw
+        .search(BASE, ldap3::Scope::Subtree, "(uid=*)", vec!["uid"])
+        .await
+        .unwrap();
+    assert_eq!(plain.1.rc, 4, "sizeLimitExceeded without paging");
+
+    let accounts = dir.list_accounts().await.unwrap();
+    let logins: Vec<&str> = accounts.iter().map(|a| a.login.as_str()).collect();
+    assert_eq!(logins, [BERT.login, EVA.login, OUD.login], "{accounts:#?}");
+
+    let eva = &accounts[1];
+    assert_eq!(eva.work_email.as_ref().map(|e| e.as_str()), Some(EVA.login));
+    assert_eq!(
+        eva.department.as_deref(),
+        Some("Finance"),
+        "departmentNumber"
+    );
+    assert_eq!(
+        eva.alternate_email.as_ref().unwrap().as_str(),
+        EVA.alternate_email
+    );
+    assert_eq!(eva.mobile.as_ref().unwrap().as_str(), EVA.mobile);
+    assert!(!eva.admin && !eva.disabled && !eva.locked);
+    assert_eq!(
+        Some(eva),
+        dir.find(&login(EVA.login)).await.unwrap().as_ref(),
+        "find and the listing agree"
+    );
+
+    let bert = &accounts[0];
+    assert!(bert.admin, "member of the admin group");
+    assert_eq!(bert.department.as_deref(), Some("people"), "the DN's OU");
+    assert_eq!(
+        Some(bert),
+        dir.find(&login(BERT.login)).await.unwrap().as_ref()
+    );
+
+    let oud = &accounts[2];
+    assert!(oud.disabled, "administrative lock");
+    assert_eq!(oud.department.as_deref(), Some("Sales"), "the ou attribute");
+}
+
+/// A private address kept in `mail` itself is not taken for the work mailbox.
+#[tokio::test]
+async fn mail_as_the_alternate_address_is_no_work_mailbox() {
+    let slapd = Slapd::start();
+    let mut config = slapd.directory_config();
+    config.alternate_email_attribute = Some("mail".into());
+    let dir = LdapDirectory::connect(&config).await.unwrap();
+    let eva = dir.find(&login(EVA.login)).await.unwrap().unwrap();
+    assert_eq!(eva.alternate_email.unwrap().as_str(), EVA.login);
+    assert_eq!(eva.work_email, None);
 }
 
 #[tokio::test]
@@ -174,6 +242,7 @@ async fn a_stopped_directory_is_unavailable() {
         dir.unlock(&login(EVA.login)).await,
         dir.reset_password(&login(EVA.login), &password(NEW_PASSWORD, EVA.login))
             .await,
+        dir.list_accounts().await.map(|_| ()),
     ] {
         match r {
             Err(DirectoryError::Unavailable(msg)) => {

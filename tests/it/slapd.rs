@@ -24,13 +24,19 @@ pub const ADMIN_GROUP: &str = "cn=beheerders,ou=groups,dc=bedrijf,dc=nl";
 /// be refused by the directory.
 pub const SLAPD_MIN_LENGTH: usize = 16;
 
-/// A test user: `uid` is the login (the engine wants `name@domain`).
+/// A test user: `uid` is the login (the engine wants `name@domain`) and `mail` the work
+/// mailbox (the same address). The private alternate address is in `email` (allowed by
+/// `extensibleObject`; `directory_config` reads it).
 pub struct User {
     pub login: &'static str,
     pub cn: &'static str,
     pub password: &'static str,
     pub mobile: &'static str,
     pub alternate_email: &'static str,
+    /// An LDIF line for the department, if any (`departmentNumber: …`, `ou: …`).
+    pub department: Option<&'static str>,
+    /// Disabled: OpenLDAP's administrative lock (`pwdAccountLockedTime: 000001010000Z`).
+    pub disabled: bool,
 }
 
 pub const EVA: User = User {
@@ -39,15 +45,33 @@ pub const EVA: User = User {
     password: "Oud-wachtwoord-2024!",
     mobile: "+31612345678",
     alternate_email: "eva.jansen@prive.example",
+    department: Some("departmentNumber: Finance"),
+    disabled: false,
 };
 
+/// An admin; no department attribute: the `ou=people` of the DN is the department.
 pub const BERT: User = User {
     login: "b.beheer@bedrijf.nl",
     cn: "Bert Beheer",
     password: "Beheerder-wachtwoord-1!",
     mobile: "+31687654321",
     alternate_email: "bert@prive.example",
+    department: None,
+    disabled: false,
 };
+
+/// A former employee: disabled.
+pub const OUD: User = User {
+    login: "o.oud@bedrijf.nl",
+    cn: "Oud Medewerker",
+    password: "Vertrokken-wachtwoord-1!",
+    mobile: "+31611111111",
+    alternate_email: "oud@prive.example",
+    department: Some("ou: Sales"),
+    disabled: true,
+};
+
+pub const USERS: [&User; 3] = [&EVA, &BERT, &OUD];
 
 pub fn user_dn(login: &str) -> String {
     format!("uid={login},ou=people,{BASE}")
@@ -128,6 +152,9 @@ overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{BASE}"
 ppolicy_use_lockout
 ppolicy_hash_cleartext
+# Like Active Directory's MaxPageSize (1000), only smaller: a search answers at most two entries,
+# so listing the three users takes the paged search.
+limits dn.exact="{SERVICE_DN}" size.soft=2 size.hard=2 size.prtotal=unlimited
 access to attrs=userPassword
   by dn.exact="{SERVICE_DN}" write
   by self write
@@ -191,18 +218,25 @@ member: {bert}
 "#,
         bert = user_dn(BERT.login)
     );
-    for u in [&EVA, &BERT] {
+    for u in USERS {
         ldif.push_str(&format!(
-            "\ndn: {dn}\nobjectClass: inetOrgPerson\nuid: {login}\ncn: {cn}\nsn: {sn}\n\
-             mail: {mail}\nmobile: {mobile}\nuserPassword: {pw}\n",
+            "\ndn: {dn}\nobjectClass: inetOrgPerson\nobjectClass: extensibleObject\n\
+             uid: {login}\ncn: {cn}\nsn: {sn}\nmail: {login}\nemail: {email}\n\
+             mobile: {mobile}\nuserPassword: {pw}\n",
             dn = user_dn(u.login),
             login = u.login,
             cn = u.cn,
             sn = u.cn.split(' ').next_back().unwrap(),
-            mail = u.alternate_email,
+            email = u.alternate_email,
             mobile = u.mobile,
             pw = u.password,
         ));
+        if let Some(line) = u.department {
+            ldif.push_str(&format!("{line}\n"));
+        }
+        if u.disabled {
+            ldif.push_str("pwdAccountLockedTime: 000001010000Z\n");
+        }
     }
     ldif
 }
@@ -301,7 +335,7 @@ impl Slapd {
             allow_plaintext: true,
             flavour: LdapFlavour::Openldap,
             mobile_attribute: Some("mobile".into()),
-            alternate_email_attribute: Some("mail".into()),
+            alternate_email_attribute: Some("email".into()),
             admin_groups: vec![ADMIN_GROUP.into()],
             timeout_secs: 3,
             ..Default::default()

@@ -452,6 +452,11 @@ impl sspr_bot::directory::Directory for CannotUnlock {
     async fn ping(&self) -> Result<(), sspr_bot::directory::DirectoryError> {
         self.0.ping().await
     }
+    async fn list_accounts(
+        &self,
+    ) -> Result<Vec<sspr_bot::directory::Account>, sspr_bot::directory::DirectoryError> {
+        self.0.list_accounts().await
+    }
 }
 
 #[tokio::test]
