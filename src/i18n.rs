@@ -5,7 +5,7 @@ use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use serde::Serialize;
 
-use crate::dialogue::{Arg, Lang, Reply, Text};
+use crate::dialogue::{Arg, Lang, QrCode, Reply, Text};
 
 const NL: &str = include_str!("../locales/nl/main.ftl");
 const EN: &str = include_str!("../locales/en/main.ftl");
@@ -22,6 +22,9 @@ pub struct RenderedReply {
     pub text: String,
     pub buttons: Vec<RenderedButton>,
     pub secret: bool,
+    /// The `otpauth://` URI to show as a QR code (authenticator registration); a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr: Option<QrCode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -135,6 +138,7 @@ impl Localizer {
                 })
                 .collect(),
             secret: reply.secret,
+            qr: reply.qr.clone(),
         }
     }
 

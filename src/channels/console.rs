@@ -5,6 +5,9 @@
 //! in:  {"text":"…"} | {"button":"<id>"} | {"phone":"#"} | {"phone":"approve","number":N} | {"phone":"deny"}
 //! out: {"replies":[{"text":"…","buttons":[{"id":"…","label":"…"}],"secret":false}]}
 //! ```
+//!
+//! A reply that registers an authenticator app also has `"qr":"otpauth://totp/…"` (only then);
+//! the interactive terminal draws it as a QR code with the URI below it to paste.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -138,19 +141,24 @@ where
         let lang_now = core.language(&chat, lang).await.unwrap_or(lang);
         let request = parse_json(&line);
         let out = run_request(&core, &chat, request, lang_now).await;
-        let json = JsonOutput {
-            replies: out
-                .replies
-                .iter()
-                .map(|r| l10n.render(out.lang, r))
-                .collect(),
-        };
-        let mut text = serde_json::to_string(&json)?;
+        let mut text = json_line(&l10n, &out)?;
         text.push('\n');
         output.write_all(text.as_bytes()).await?;
         output.flush().await?;
     }
     Ok(())
+}
+
+/// One output line of the JSON protocol (without the newline).
+fn json_line(l10n: &Localizer, out: &TurnOutput) -> anyhow::Result<String> {
+    let json = JsonOutput {
+        replies: out
+            .replies
+            .iter()
+            .map(|r| l10n.render(out.lang, r))
+            .collect(),
+    };
+    Ok(serde_json::to_string(&json)?)
 }
 
 /// The interactive terminal chat.
@@ -265,6 +273,10 @@ fn show(l10n: &Localizer, out: &TurnOutput) -> (Vec<String>, bool) {
     for reply in &out.replies {
         let r = l10n.render(out.lang, reply);
         println!("{}", r.text);
+        if let Some(qr) = &r.qr {
+            // The code to scan, then the same URI to paste into an authenticator app.
+            println!("\n{}\n{}", super::qr::terminal(&qr.0), qr.0);
+        }
         if !r.buttons.is_empty() {
             buttons = r.buttons.iter().map(|b| b.id.clone()).collect();
             for (i, b) in r.buttons.iter().enumerate() {
@@ -342,6 +354,35 @@ mod tests {
         assert_eq!(button_choice("123456", &b, false), None);
         assert_eq!(button_choice("2", &b, true), None);
         assert_eq!(button_choice("/2", &b, true), Some("cancel".into()));
+    }
+
+    fn output(replies: Vec<Reply>) -> TurnOutput {
+        TurnOutput {
+            lang: Lang::En,
+            replies,
+            expects_secret: false,
+        }
+    }
+
+    #[test]
+    fn a_qr_code_appears_in_the_json_only_when_there_is_one() {
+        let l10n = Localizer::new().expect("the bundled locales load");
+        let uri = "otpauth://totp/Voorbeeld:j.k.devries%40bedrijf.nl?secret=JBSWY3DPEHPK3PXP&issuer=Voorbeeld";
+        let with = Reply {
+            qr: Some(crate::dialogue::QrCode(uri.to_string())),
+            ..Reply::text(Text::new("console-error"))
+        };
+        let without = Reply::text(Text::new("console-error"));
+        let line = json_line(&l10n, &output(vec![with, without])).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let replies = json["replies"].as_array().unwrap();
+        assert_eq!(replies[0]["qr"], serde_json::json!(uri), "{line}");
+        assert!(!replies[0]["text"].as_str().unwrap().is_empty());
+        assert!(
+            replies[1].as_object().unwrap().get("qr").is_none(),
+            "no qr key without a QR code: {line}"
+        );
+        assert!(!line.contains('\n'), "one line");
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! messages. No business rule lives here. Teams and Discord follow in later issues.
 
 pub mod console;
+pub mod qr;
 pub mod telegram;

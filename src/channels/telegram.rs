@@ -7,11 +7,18 @@
 //! - a pressed keyboard is removed, and the callback query answered;
 //! - a message that answers a secret prompt (security answer, new password) is deleted the moment
 //!   it is read, and the prompt says so (bots may delete messages in private chats);
+//! - a reply with a QR code (authenticator registration) is preceded by the code as a photo:
+//!   protected (no forwarding or saving), behind a spoiler, and deleted again after
+//!   [`QR_LIFETIME`], because it holds the new TOTP secret in the chat history. Deletion is a
+//!   task of this process: on shutdown the photos still shown are deleted at once (the secret is
+//!   not kept across a restart, so the registration could not go on anyway); a process that is
+//!   killed leaves them. The URI is never logged;
 //! - the language of a new conversation comes from the user's `language_code`;
 //! - 429 `retry_after` is waited out, network errors and 5xx are retried with backoff, and a user
 //!   who blocked the bot ends the conversation quietly.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,18 +30,20 @@ use axum::routing::post;
 use axum::Router;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::payloads::{
+    GetUpdatesSetters, SendMessageSetters, SendPhotoSetters, SetWebhookSetters,
+};
 use teloxide::requests::{Payload, Request, Requester};
 use teloxide::types::{
-    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message,
-    Update, UpdateKind,
+    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+    Message, MessageId, Update, UpdateKind,
 };
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dialogue::{Input, Lang, Text};
+use crate::dialogue::{Input, Lang, QrCode, Text};
 use crate::i18n::Localizer;
 use crate::recovery::{ChatRef, Core, Outbound, TurnOutput};
 
@@ -50,6 +59,9 @@ const POLL_TIMEOUT_SECS: u32 = 10;
 const MAX_ATTEMPTS: u32 = 5;
 /// A chat's queue task ends after this long without updates.
 const IDLE_WORKER: Duration = Duration::from_secs(60);
+/// How long a QR code photo stays in the chat: time enough to scan it, after which the TOTP
+/// secret it holds leaves the chat history.
+pub const QR_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
 pub struct Telegram {
     bot: Bot,
@@ -57,6 +69,10 @@ pub struct Telegram {
     l10n: Arc<Localizer>,
     queues: Mutex<HashMap<i64, mpsc::UnboundedSender<Update>>>,
     workers: TaskTracker,
+    /// The tasks that delete QR code photos, waited for by [`Telegram::drain`].
+    qr_deletions: TaskTracker,
+    /// [`QR_LIFETIME`] in milliseconds, unless [`Telegram::set_qr_lifetime`] changed it.
+    qr_lifetime_ms: AtomicU64,
     shutdown: CancellationToken,
 }
 
@@ -85,8 +101,17 @@ impl Telegram {
             l10n,
             queues: Mutex::new(HashMap::new()),
             workers: TaskTracker::new(),
+            qr_deletions: TaskTracker::new(),
+            qr_lifetime_ms: AtomicU64::new(millis(QR_LIFETIME)),
             shutdown,
         }))
+    }
+
+    /// How long QR code photos stay in the chat from now on ([`QR_LIFETIME`] by default;
+    /// tests shorten it).
+    pub fn set_qr_lifetime(&self, lifetime: Duration) {
+        self.qr_lifetime_ms
+            .store(millis(lifetime), Ordering::Relaxed);
     }
 
     /// Checks the token (getMe) so a wrong one fails at start-up, not on the first message.
@@ -168,10 +193,13 @@ impl Telegram {
             .with_state(Arc::new(state))
     }
 
-    /// Waits for every queued update to be processed (after shutdown was requested).
+    /// Waits for every queued update to be processed (after shutdown was requested), and for
+    /// the QR code photos still shown to be deleted.
     pub async fn drain(&self) {
         self.workers.close();
         self.workers.wait().await;
+        self.qr_deletions.close();
+        self.qr_deletions.wait().await;
     }
 
     async fn prune(&self) {
@@ -370,6 +398,10 @@ impl Telegram {
         let last = out.replies.len().saturating_sub(1);
         for (i, reply) in out.replies.iter().enumerate() {
             let rendered = self.l10n.render(out.lang, reply);
+            if let Some(qr) = &rendered.qr {
+                // The code first, the text that explains it below.
+                self.send_qr(chat_id, qr).await;
+            }
             let mut text = rendered.text;
             if i == last && out.expects_secret {
                 text.push_str("\n\n");
@@ -409,6 +441,54 @@ impl Telegram {
         }
     }
 
+    /// Sends `qr` as a protected photo behind a spoiler and schedules its deletion. Failures are
+    /// logged (without the URI) and leave the text reply to go out as usual.
+    async fn send_qr(&self, chat_id: ChatId, qr: &QrCode) {
+        let png = match super::qr::png(&qr.0) {
+            Ok(png) => png,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "telegram: drawing a QR code failed"
+                );
+                return;
+            }
+        };
+        let photo = InputFile::memory(png).file_name("qr.png");
+        // Only a 429 is sure to have sent nothing. After a network error or a 5xx the photo may
+        // have arrived all the same, and a second one would stay in the chat undeleted (its
+        // message id never known), secret and all: better no picture than that.
+        let sent = retrying(Retry::RateLimitOnly, || {
+            self.bot
+                .send_photo(chat_id, photo.clone())
+                .protect_content(true)
+                .has_spoiler(true)
+        })
+        .await;
+        match sent {
+            Ok(message) => self.delete_later(chat_id, message.id),
+            Err(e) => tracing::error!(error = %e, "telegram: sending a QR code failed"),
+        }
+    }
+
+    /// Deletes a QR code photo after the QR lifetime, or at once on shutdown.
+    fn delete_later(&self, chat_id: ChatId, message_id: MessageId) {
+        let lifetime = Duration::from_millis(self.qr_lifetime_ms.load(Ordering::Relaxed));
+        let bot = self.bot.clone();
+        let shutdown = self.shutdown.clone();
+        self.qr_deletions.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(lifetime) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            match retrying(Retry::Transient, || bot.delete_message(chat_id, message_id)).await {
+                Ok(_) => tracing::debug!("telegram: QR code photo deleted"),
+                // The user may have deleted it already; nothing else to do.
+                Err(e) => tracing::warn!(error = %e, "telegram: could not delete a QR code photo"),
+            }
+        });
+    }
+
     async fn say(&self, chat_id: ChatId, lang: Lang, id: &'static str) {
         let text = self.l10n.text(lang, &Text::new(id));
         if let Err(e) = self
@@ -425,25 +505,51 @@ impl Telegram {
         F: Fn() -> R,
         R: Request<Err = RequestError>,
     {
-        let mut backoff = Duration::from_millis(250);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match make().send().await {
-                Ok(v) => return Ok(v),
-                Err(RequestError::RetryAfter(s)) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(seconds = s.seconds(), "telegram: rate limited");
-                    tokio::time::sleep(s.duration()).await;
-                }
-                Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
-                    tracing::warn!(error = %e, attempt, "telegram: transient error; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(e) => return Err(e),
+        retrying(Retry::Transient, make).await
+    }
+}
+
+/// Which failures of a request are tried again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// 429s, network errors and 5xx.
+    Transient,
+    /// Only 429s: for a request that must not arrive twice.
+    RateLimitOnly,
+}
+
+/// Sends a request, waiting out 429s and (with [`Retry::Transient`]) retrying network errors
+/// and 5xx with backoff.
+async fn retrying<R, F>(
+    retry: Retry,
+    make: F,
+) -> Result<<R::Payload as Payload>::Output, RequestError>
+where
+    F: Fn() -> R,
+    R: Request<Err = RequestError>,
+{
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match make().send().await {
+            Ok(v) => return Ok(v),
+            Err(RequestError::RetryAfter(s)) if attempt < MAX_ATTEMPTS => {
+                tracing::warn!(seconds = s.seconds(), "telegram: rate limited");
+                tokio::time::sleep(s.duration()).await;
             }
+            Err(e) if retry == Retry::Transient && attempt < MAX_ATTEMPTS && is_transient(&e) => {
+                tracing::warn!(error = %e, attempt, "telegram: transient error; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(e) => return Err(e),
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn chat_ref(chat_id: ChatId, user_id: u64) -> ChatRef {

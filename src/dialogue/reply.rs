@@ -51,6 +51,19 @@ impl Button {
     }
 }
 
+/// An `otpauth://` URI to show as a QR code while an authenticator app is registered. It carries
+/// the new TOTP secret, so it is kept out of `Debug` output, never stored in a conversation, and
+/// shown only in the reply that registers it: as a picture where the platform can send one, as
+/// text in the terminal.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct QrCode(pub String);
+
+impl std::fmt::Debug for QrCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QrCode(******)")
+    }
+}
+
 /// One chat message: paragraphs, buttons, and whether the user's answer to it is secret (the
 /// channel then keeps it out of the chat history: no echo, deleted message, password input).
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
@@ -58,6 +71,8 @@ pub struct Reply {
     pub texts: Vec<Text>,
     pub buttons: Vec<Button>,
     pub secret: bool,
+    /// A QR code to show with this message (authenticator registration only).
+    pub qr: Option<QrCode>,
 }
 
 impl Reply {

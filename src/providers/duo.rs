@@ -9,6 +9,12 @@
 //! `Authorization: Basic base64(integration key:signature)` with the same `Date` header. POST
 //! parameters go form-encoded in the body, GET parameters in the query.
 //!
+//! Registration asks `POST /auth/v2/preauth` with the `username` whether the employee has a
+//! device for pushes ([`PushSender::enrolled_device`]): `result` `auth` comes with the user's
+//! `devices`, and the first one whose `capabilities` include `push` is the one; `enroll` (not
+//! enrolled, or enrolment required), `deny` (refused by policy or locked out) and `allow` (no
+//! second factor needed, so nothing to push to) mean none.
+//!
 //! Number matching: the push carries the number the chat shows, as `pushinfo` (`Nummer=42`),
 //! which Duo Mobile displays with the request.
 //!
@@ -42,6 +48,7 @@ const PROVIDER: &str = "duo";
 
 const AUTH_PATH: &str = "/auth/v2/auth";
 const AUTH_STATUS_PATH: &str = "/auth/v2/auth_status";
+const PREAUTH_PATH: &str = "/auth/v2/preauth";
 
 /// The Fluent message in front of the number in the push (`Nummer=42`).
 pub const NUMBER_LABEL_ID: &str = "duo-push-number-label";
@@ -113,6 +120,23 @@ struct Started {
 struct Status {
     result: Option<String>,
     status: Option<String>,
+}
+
+/// The `/preauth` answer: what Duo would do with a login of this user now.
+#[derive(Deserialize)]
+struct Preauth {
+    result: Option<String>,
+    #[serde(default)]
+    devices: Vec<PreauthDevice>,
+}
+
+/// One of the user's devices in a `/preauth` answer. Hardware tokens come without
+/// `capabilities`.
+#[derive(Deserialize)]
+struct PreauthDevice {
+    device: Option<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
 }
 
 /// What one status poll said.
@@ -259,6 +283,50 @@ impl PushSender for DuoPush {
             Duration::from_secs(self.timeout_secs),
         );
         Ok(Some(txid))
+    }
+
+    async fn enrolled_device(&self, account: &LoginName) -> Result<Option<String>, ProviderError> {
+        let answer = self
+            .api
+            .call(
+                reqwest::Method::POST,
+                PREAUTH_PATH,
+                &[("username", account.as_str())],
+                None,
+                &[],
+            )
+            .await
+            .map_err(|reason| {
+                tracing::warn!(provider = PROVIDER, %reason, "push enrolment unknown");
+                fail(reason)
+            })?;
+        let device = push_device(answer).map_err(fail)?;
+        tracing::info!(
+            provider = PROVIDER,
+            enrolled = device.is_some(),
+            "push enrolment checked"
+        );
+        Ok(device)
+    }
+}
+
+/// The device to push to, from the `response` of a `/preauth` answer.
+fn push_device(response: serde_json::Value) -> Result<Option<String>, String> {
+    let preauth: Preauth =
+        serde_json::from_value(response).map_err(|_| "unexpected preauth answer".to_string())?;
+    match preauth.result.as_deref() {
+        Some("auth") => Ok(preauth
+            .devices
+            .into_iter()
+            .filter(|d| d.capabilities.iter().any(|c| c == "push"))
+            .find_map(|d| d.device.filter(|id| !id.trim().is_empty()))),
+        // Not enrolled or enrolment required; refused by policy; no second factor needed, so
+        // no device to push to.
+        Some("enroll" | "deny" | "allow") => Ok(None),
+        other => Err(format!(
+            "unknown preauth result {:?}",
+            scrub(other.unwrap_or_default(), &[])
+        )),
     }
 }
 
@@ -557,6 +625,34 @@ mod tests {
         assert_eq!(duo_device("DPFZRS9FB0D46QFTM899"), "DPFZRS9FB0D46QFTM899");
         assert_eq!(duo_device("demo-device-jan"), "auto");
         assert_eq!(duo_device(""), "auto");
+    }
+
+    #[test]
+    fn the_push_device_is_the_first_that_can_take_pushes() {
+        let answer = serde_json::json!({
+            "result": "auth",
+            "status_msg": "Account is active",
+            "devices": [
+                {"device": "DHEKH0JJIYC1LX3AZWO4", "name": "0", "type": "token"},
+                {"device": "DPFZRS9FB0D46QFTM890", "capabilities": ["sms", "phone"], "type": "phone"},
+                {"device": "DPFZRS9FB0D46QFTM891", "capabilities": ["auto", "push", "sms"], "type": "phone"},
+                {"device": "DPFZRS9FB0D46QFTM892", "capabilities": ["push"], "type": "phone"},
+            ],
+        });
+        assert_eq!(
+            push_device(answer).unwrap().as_deref(),
+            Some("DPFZRS9FB0D46QFTM891")
+        );
+        for result in ["enroll", "deny", "allow"] {
+            assert_eq!(push_device(serde_json::json!({"result": result})), Ok(None));
+        }
+        assert_eq!(
+            push_device(serde_json::json!({"result": "auth", "devices": []})),
+            Ok(None)
+        );
+        assert!(push_device(serde_json::json!({"result": "maybe"})).is_err());
+        assert!(push_device(serde_json::json!({"devices": "x"})).is_err());
+        assert!(push_device(serde_json::json!([1])).is_err());
     }
 
     #[test]

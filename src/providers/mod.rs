@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use outbox::Outbox;
+pub use outbox::{Outbox, OUTBOX_DEVICE};
 
 use crate::dialogue::Lang;
 use crate::domain::{EmailAddress, LoginName, Method, OtpCode, PhoneNumber};
@@ -47,6 +47,9 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
 pub enum Notice {
     PasswordReset,
     Unlocked,
+    /// A verification method was registered or changed (to the old and new alternate address
+    /// and the work address).
+    MethodsChanged,
 }
 
 impl Notice {
@@ -54,6 +57,7 @@ impl Notice {
         match self {
             Notice::PasswordReset => "password_reset",
             Notice::Unlocked => "unlocked",
+            Notice::MethodsChanged => "methods_changed",
         }
     }
 }
@@ -109,6 +113,13 @@ pub trait PushSender: Send + Sync {
         number: u32,
         lang: Lang,
     ) -> Result<Option<String>, ProviderError>;
+
+    /// Whether `account` has a device that can receive push approvals, asked when the employee
+    /// registers push: `Some(device id)` (what [`PushSender::send_push`] takes as `device`) for
+    /// one that can, `None` when there is none (not enrolled, enrolment required, or denied by
+    /// the provider's policy). An error only when the provider could not be asked or gave an
+    /// answer that cannot be read.
+    async fn enrolled_device(&self, account: &LoginName) -> Result<Option<String>, ProviderError>;
 }
 
 /// The senders the core uses. A method whose sender is missing is not offered to anyone.

@@ -9,6 +9,9 @@ use super::{EmailSender, Notice, ProviderError, PushSender, SmsSender, VoiceCall
 use crate::dialogue::Lang;
 use crate::domain::{EmailAddress, LoginName, OtpCode, PhoneNumber};
 
+/// The push device the outbox reports for every account (see [`PushSender::enrolled_device`]).
+pub const OUTBOX_DEVICE: &str = "outbox-device";
+
 /// Development stand-in for every provider: one JSON object per line in a file, e.g.
 /// `{"channel":"email","to":"jan@example.org","code":"123456"}`. It holds codes by design — it
 /// *is* the delivery channel in development — so never point it at a shared location in production.
@@ -124,5 +127,33 @@ impl PushSender for Outbox {
         self.append(json!({"channel": "push", "to": device, "account": account.as_str(), "number": number, "push_id": push_id, "lang": lang.code()}))
             .await
             .map(|()| None)
+    }
+
+    /// The outbox is the demo phone: every account has it as its push device, so push can be
+    /// registered in the demo without an authenticator app. Nothing is written: asking sends
+    /// nothing.
+    async fn enrolled_device(&self, _account: &LoginName) -> Result<Option<String>, ProviderError> {
+        Ok(Some(OUTBOX_DEVICE.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_outbox_reports_its_own_device_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let outbox = Outbox::new(dir.path().join("outbox.jsonl"));
+        let jan = LoginName::parse(crate::demo::JAN).expect("a valid login name");
+        assert_eq!(
+            outbox
+                .enrolled_device(&jan)
+                .await
+                .expect("no error")
+                .as_deref(),
+            Some(OUTBOX_DEVICE)
+        );
+        assert!(outbox.lines().await.is_empty());
     }
 }

@@ -98,6 +98,11 @@ impl Mail {
                 "email-notice-unlocked-text",
                 "email-notice-unlocked-html",
             ),
+            Notice::MethodsChanged => (
+                "email-notice-methods-changed-subject",
+                "email-notice-methods-changed-text",
+                "email-notice-methods-changed-html",
+            ),
         };
         Self {
             subject,
@@ -374,6 +379,10 @@ mod tests {
                     account.as_str(),
                 ),
                 (Mail::notice(Notice::Unlocked, &account), account.as_str()),
+                (
+                    Mail::notice(Notice::MethodsChanged, &account),
+                    account.as_str(),
+                ),
             ];
             for (mail, needle) in mails {
                 for id in [mail.subject, mail.text, mail.html] {

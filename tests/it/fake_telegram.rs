@@ -21,6 +21,13 @@
 //!   nested; MarkdownV2 reserved characters escaped), the inline keyboard valid (every button has
 //!   text and exactly one action, `callback_data` 1–64 bytes, `url` http(s)/tg), `reply_parameters`
 //!   pointing at an existing message.
+//! - `sendPhoto`: known chat, not blocked; `photo` is required: an uploaded file (a multipart
+//!   file part named `photo`, or `attach://<name>` naming one), and it must be a PNG or JPEG
+//!   image (else "IMAGE_PROCESS_FAILED") whose width + height is at most 10000 and whose sides
+//!   are at most 20:1 ("PHOTO_INVALID_DIMENSIONS"), at most 10 MB; a `photo` string that is no
+//!   upload is a file id or URL the fake cannot know ("wrong file identifier/HTTP URL
+//!   specified"); `caption` ≤ 1024 characters. The photo is recorded with its bytes
+//!   ([`FakeTelegram::photos`]), not among the text messages, and can be deleted like them.
 //! - `deleteMessage`: the message exists (and is not yet deleted) in that chat; in groups the bot
 //!   can only delete its own messages unless [`FakeTelegram::make_admin`] was called.
 //! - `editMessageReplyMarkup`: the bot's own, undeleted message in that chat; the new markup must
@@ -81,6 +88,30 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
 }
 
+/// A photo the bot sent (sendPhoto with an upload).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentPhoto {
+    pub chat_id: i64,
+    pub message_id: i32,
+    /// The uploaded file, as sent.
+    pub bytes: Vec<u8>,
+    pub file_name: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub caption: Option<String>,
+    pub has_spoiler: bool,
+    pub protect_content: bool,
+}
+
+/// A multipart part that carried a file.
+struct Upload {
+    file_name: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The files of one call, by multipart part name.
+type Uploads = HashMap<String, Upload>;
+
 pub struct FakeTelegram {
     /// Base URL for teloxide's `set_api_url`, e.g. `http://127.0.0.1:PORT`.
     pub url: String,
@@ -115,6 +146,7 @@ struct FakeState {
     /// callback query id -> answered?
     callback_queries: HashMap<String, bool>,
     sent: Vec<SentMessage>,
+    photos: Vec<SentPhoto>,
     deleted: Vec<(i64, i32)>,
     keyboards_removed: Vec<(i64, i32)>,
     callbacks_answered: Vec<String>,
@@ -356,6 +388,11 @@ impl FakeTelegram {
         }
     }
 
+    /// Every photo the bot sent, in order.
+    pub fn photos(&self) -> Vec<SentPhoto> {
+        self.state().photos.clone()
+    }
+
     /// deleteMessage calls that succeeded, as (chat_id, message_id).
     pub fn deleted(&self) -> Vec<(i64, i32)> {
         self.state().deleted.clone()
@@ -509,8 +546,8 @@ async fn handle(
         return not_found();
     }
     let api_method = api_method.to_ascii_lowercase();
-    let params = match parse_params(uri.query(), &headers, &body) {
-        Ok(params) => params,
+    let (params, uploads) = match parse_params(uri.query(), &headers, &body) {
+        Ok(parsed) => parsed,
         Err(e) => return reply(e.code, error_body(e.code, &e.description)),
     };
     {
@@ -530,6 +567,7 @@ async fn handle(
         "getme" => Ok(get_me(&shared)),
         "getupdates" => get_updates(&shared, &params).await,
         "sendmessage" => send_message(&shared, &params),
+        "sendphoto" => send_photo(&shared, &params, &uploads),
         "deletemessage" => delete_message(&shared, &params),
         "editmessagereplymarkup" => edit_message_reply_markup(&shared, &params),
         "answercallbackquery" => answer_callback_query(&shared, &params),
@@ -601,7 +639,12 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn parse_multipart(body: &[u8], boundary: &str, into: &mut Map<String, Value>) -> Option<()> {
+fn parse_multipart(
+    body: &[u8],
+    boundary: &str,
+    into: &mut Map<String, Value>,
+    uploads: &mut Uploads,
+) -> Option<()> {
     let delimiter = format!("--{boundary}").into_bytes();
     let mut pos = find(body, &delimiter, 0)? + delimiter.len();
     loop {
@@ -624,6 +667,18 @@ fn parse_multipart(body: &[u8], boundary: &str, into: &mut Map<String, Value>) -
             Some(line[at..end].to_owned())
         })?;
         let value = if head.contains("filename=") {
+            let file_name = head.lines().find_map(|line| {
+                let at = line.find("filename=\"")? + 10;
+                let end = line[at..].find('"')? + at;
+                Some(line[at..end].to_owned())
+            });
+            uploads.insert(
+                name.clone(),
+                Upload {
+                    file_name,
+                    bytes: value.to_vec(),
+                },
+            );
             Value::String(format!("<file: {} bytes>", value.len()))
         } else {
             Value::String(String::from_utf8_lossy(value).into_owned())
@@ -633,17 +688,19 @@ fn parse_multipart(body: &[u8], boundary: &str, into: &mut Map<String, Value>) -
     }
 }
 
+/// The parameters of a call, and the files uploaded with it (multipart only), by part name.
 fn parse_params(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Map<String, Value>, ApiErr> {
+) -> Result<(Map<String, Value>, Uploads), ApiErr> {
     let mut params = Map::new();
+    let mut uploads = HashMap::new();
     if let Some(query) = query {
         parse_form(query, &mut params);
     }
     if body.is_empty() {
-        return Ok(params);
+        return Ok((params, uploads));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -665,11 +722,11 @@ fn parse_params(
             .find_map(|p| p.trim().strip_prefix("boundary="))
             .map(|b| b.trim_matches('"').to_owned())
             .ok_or_else(|| bad("multipart boundary missing"))?;
-        parse_multipart(body, &boundary, &mut params)
+        parse_multipart(body, &boundary, &mut params, &mut uploads)
             .ok_or_else(|| bad("can't parse multipart body"))?;
     }
     params.retain(|_, v| !v.is_null());
-    Ok(params)
+    Ok((params, uploads))
 }
 
 fn str_param(p: &Map<String, Value>, key: &str) -> Option<String> {
@@ -873,6 +930,121 @@ fn send_message(shared: &Shared, p: &Map<String, Value>) -> ApiResult {
         buttons,
         raw_text,
         parse_mode,
+    });
+    Ok(message)
+}
+
+/// The width and height of a PNG (from its IHDR chunk) or a baseline/progressive JPEG (from its
+/// SOF marker); None for anything else.
+fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.starts_with(PNG_SIGNATURE) {
+        if bytes.get(12..16)? != b"IHDR" {
+            return None;
+        }
+        let be = |at: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        return Some((be(16)?, be(20)?));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 9 < bytes.len() {
+            if bytes[i] != 0xFF {
+                return None;
+            }
+            let marker = bytes[i + 1];
+            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+            if matches!(marker, 0xC0..=0xC3) {
+                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+                return Some((w, h));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+fn send_photo(shared: &Shared, p: &Map<String, Value>, uploads: &Uploads) -> ApiResult {
+    let mut st = shared.state();
+    let chat_id = chat_param(&st, p)?;
+    if st.blocked.contains(&chat_id) {
+        let description = if chat_id < 0 {
+            "Forbidden: bot was kicked from the group chat"
+        } else {
+            "Forbidden: bot was blocked by the user"
+        };
+        return Err(api_err(403, description));
+    }
+    let upload = match str_param(p, "photo") {
+        None => return Err(bad("there is no photo in the request")),
+        Some(value) => {
+            let part = value.strip_prefix("attach://").unwrap_or("photo");
+            match uploads.get(part) {
+                Some(upload) => upload,
+                // A file id or URL the fake never issued or cannot fetch.
+                None => return Err(bad("wrong file identifier/HTTP URL specified")),
+            }
+        }
+    };
+    if upload.bytes.len() > 10 * 1024 * 1024 {
+        return Err(api_err(413, "Request Entity Too Large"));
+    }
+    let (width, height) = image_size(&upload.bytes).ok_or_else(|| bad("IMAGE_PROCESS_FAILED"))?;
+    let (long, short) = (width.max(height), width.min(height));
+    if width == 0 || height == 0 || width + height > 10_000 || long > 20 * short {
+        return Err(bad("PHOTO_INVALID_DIMENSIONS"));
+    }
+    let caption = str_param(p, "caption").filter(|c| !c.is_empty());
+    if caption.as_ref().is_some_and(|c| c.chars().count() > 1024) {
+        return Err(bad("message caption is too long"));
+    }
+    let has_spoiler = bool_param(p, "has_spoiler");
+    let protect_content = bool_param(p, "protect_content");
+
+    let message_id = st.take_message_id();
+    let file_unique_id = format!("AQAD{message_id}");
+    let mut message = json!({
+        "message_id": message_id,
+        "from": shared.bot_user(),
+        "chat": st.chats[&chat_id].clone(),
+        "date": now_unix(),
+        "photo": [{
+            "file_id": format!("AgACAgQAAxkDAAI{message_id}"),
+            "file_unique_id": file_unique_id,
+            "width": width,
+            "height": height,
+            "file_size": upload.bytes.len(),
+        }],
+    });
+    if let Some(c) = &caption {
+        message["caption"] = json!(c);
+    }
+    if has_spoiler {
+        message["has_media_spoiler"] = json!(true);
+    }
+    if protect_content {
+        message["has_protected_content"] = json!(true);
+    }
+    st.messages.insert(
+        (chat_id, message_id),
+        StoredMessage {
+            json: message.clone(),
+            from_bot: true,
+            deleted: false,
+        },
+    );
+    st.photos.push(SentPhoto {
+        chat_id,
+        message_id,
+        bytes: upload.bytes.clone(),
+        file_name: upload.file_name.clone(),
+        width,
+        height,
+        caption,
+        has_spoiler,
+        protect_content,
     });
     Ok(message)
 }
@@ -1361,8 +1533,8 @@ mod tests {
     use super::*;
     use teloxide::prelude::*;
     use teloxide::types::{
-        CallbackQueryId, ChatKind, InlineKeyboardButton, InlineKeyboardMarkup, MessageId,
-        ParseMode, PublicChatKind, UpdateKind,
+        CallbackQueryId, ChatKind, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+        MessageId, ParseMode, PublicChatKind, UpdateKind,
     };
     use teloxide::{ApiError, RequestError};
 
@@ -1977,5 +2149,75 @@ mod tests {
         };
         assert_eq!(q.data.as_deref(), Some("ja"));
         assert_eq!(q.message.unwrap().id(), sent.id);
+    }
+
+    #[tokio::test]
+    async fn fake_telegram_send_photo() {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let bot = bot_for(&fake);
+        let png =
+            sspr_bot::channels::qr::png("otpauth://totp/x:y?secret=JBSWY3DPEHPK3PXP").unwrap();
+        let photo = || InputFile::memory(png.clone()).file_name("qr.png");
+        let err = bot.send_photo(ChatId(42), photo()).await.unwrap_err();
+        assert!(matches!(err, RequestError::Api(ApiError::ChatNotFound)));
+        let (_, user_msg) = fake.user_says(42, 42, None, "hi");
+
+        let sent = bot
+            .send_photo(ChatId(42), photo())
+            .protect_content(true)
+            .has_spoiler(true)
+            .caption("Scan me")
+            .await
+            .unwrap();
+        assert_eq!(sent.id.0, user_msg + 1, "message ids share one counter");
+        let sizes = sent.photo().expect("a photo message");
+        assert_eq!(sizes.len(), 1);
+        assert!(sent.has_media_spoiler());
+        assert_eq!(sent.caption(), Some("Scan me"));
+        let photos = fake.photos();
+        assert_eq!(photos.len(), 1);
+        assert_eq!(photos[0].chat_id, 42);
+        assert_eq!(photos[0].message_id, sent.id.0);
+        assert_eq!(photos[0].bytes, png);
+        assert_eq!(photos[0].file_name.as_deref(), Some("qr.png"));
+        assert_eq!(
+            (photos[0].width, photos[0].height),
+            (sizes[0].width, sizes[0].height)
+        );
+        assert!(photos[0].width > 0 && photos[0].width == photos[0].height);
+        assert!(photos[0].has_spoiler && photos[0].protect_content);
+        assert!(fake.sent().is_empty(), "photos are not text messages");
+        let request = &fake.requests("sendPhoto")[1];
+        assert!(
+            request["photo"].as_str().unwrap().starts_with("attach://"),
+            "teloxide uploads through attach://: {request}"
+        );
+
+        // A photo can be deleted like any message of the bot.
+        bot.delete_message(ChatId(42), sent.id).await.unwrap();
+        assert_eq!(fake.deleted(), vec![(42, sent.id.0)]);
+
+        // What is no picture, or no upload, is refused.
+        let err = bot
+            .send_photo(ChatId(42), InputFile::memory(b"not a picture".to_vec()))
+            .await
+            .unwrap_err();
+        assert!(description(err).contains("IMAGE_PROCESS_FAILED"));
+        let err = bot
+            .send_photo(
+                ChatId(42),
+                InputFile::url(reqwest::Url::parse("https://example.org/qr.png").unwrap()),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RequestError::Api(ApiError::WrongFileIdOrUrl)),
+            "{err:?}"
+        );
+        fake.block_chat(42);
+        let err = bot.send_photo(ChatId(42), photo()).await.unwrap_err();
+        assert!(matches!(err, RequestError::Api(ApiError::BotBlocked)));
+        assert_eq!(fake.photos().len(), 1);
+        assert_eq!(fake.calls("sendPhoto"), 5);
     }
 }

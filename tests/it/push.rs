@@ -3,7 +3,8 @@
 //! crate's), the integration key, a recent `Date`, and the fields of the request. Then the
 //! answers (allow, deny, Duo's own timeout, no answer in time), failures (wrong credentials
 //! without leaking them, a 500, a timeout without a second push), a resumed push after a
-//! restart, and one push approval end to end through the core.
+//! restart, and one push approval end to end through the core. Registration's question whether
+//! the user has a push device (`/preauth`) goes through the same signed fake.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -175,13 +176,18 @@ enum Status {
     Broken,
 }
 
-/// Duo's `/auth` and `/auth_status`. The status script is played in order; the last entry
-/// repeats.
+/// A push device as `/preauth` lists it.
+const PUSH_DEVICE: &str = "DPFZRS9FB0D46QFTM891";
+
+/// Duo's `/auth`, `/auth_status` and `/preauth`. The status script is played in order; the last
+/// entry repeats.
 #[derive(Clone)]
 struct FakeDuo {
     script: Arc<Mutex<VecDeque<Status>>>,
     /// Puts the `Authorization` header it got into its refusal (a careless proxy would).
     echo_credentials: bool,
+    /// The `response` of an OK `/preauth`, or the (HTTP status, code, message) of a FAIL.
+    preauth: Result<serde_json::Value, (u16, i64, &'static str)>,
 }
 
 impl FakeDuo {
@@ -189,8 +195,61 @@ impl FakeDuo {
         Self {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             echo_credentials: false,
+            preauth: Ok(preauth_enroll()),
         }
     }
+
+    fn with_preauth(answer: Result<serde_json::Value, (u16, i64, &'static str)>) -> Self {
+        Self {
+            preauth: answer,
+            ..Self::new(&[Status::Says("allow", "allow")])
+        }
+    }
+}
+
+/// `/preauth` for a user with a phone that takes pushes (and a hardware token before it), in
+/// the shape of Duo's documented example.
+fn preauth_auth_with_push() -> serde_json::Value {
+    json!({
+        "result": "auth",
+        "status_msg": "Account is active",
+        "devices": [
+            {"device": "DHEKH0JJIYC1LX3AZWO4", "name": "0", "type": "token"},
+            {
+                "capabilities": ["auto", "push", "sms", "phone", "mobile_otp"],
+                "device": PUSH_DEVICE,
+                "display_name": "iOS (XXX-XXX-0100)",
+                "name": "",
+                "number": "XXX-XXX-0100",
+                "type": "phone"
+            }
+        ]
+    })
+}
+
+/// `/preauth` for a user whose only phone takes calls and text messages.
+fn preauth_auth_without_push() -> serde_json::Value {
+    json!({
+        "result": "auth",
+        "status_msg": "Account is active",
+        "devices": [{
+            "capabilities": ["phone", "sms"],
+            "device": "DPFZRS9FB0D46QFTM899",
+            "display_name": "Landline (XXX-XXX-0199)",
+            "name": "",
+            "number": "XXX-XXX-0199",
+            "type": "landline"
+        }]
+    })
+}
+
+/// `/preauth` for a user who has to enroll first.
+fn preauth_enroll() -> serde_json::Value {
+    json!({
+        "result": "enroll",
+        "status_msg": "Enroll an authentication device to proceed",
+        "enroll_portal_url": "https://api-xxxxxxxx.duosecurity.com/portal?12345"
+    })
 }
 
 impl Respond for FakeDuo {
@@ -251,6 +310,21 @@ impl Respond for FakeDuo {
                         }))
                     }
                     Status::Broken => ResponseTemplate::new(500).set_body_string("oops"),
+                }
+            }
+            ("POST", "/auth/v2/preauth") => {
+                if header(req, "content-type").as_deref()
+                    != Some("application/x-www-form-urlencoded")
+                {
+                    return bad("content type");
+                }
+                if field(&params, "username").is_none_or(|u| u.is_empty()) {
+                    return bad("username");
+                }
+                match &self.preauth {
+                    Ok(response) => ResponseTemplate::new(200)
+                        .set_body_json(json!({"stat": "OK", "response": response})),
+                    Err((status, code, message)) => duo_fail(*status, *code, message),
                 }
             }
             _ => duo_fail(404, 40401, "Resource not found"),
@@ -481,6 +555,106 @@ async fn a_wrong_secret_key_is_refused_without_leaking_it() {
     assert!(requests_to(&server, "/auth/v2/auth_status")
         .await
         .is_empty());
+}
+
+// ---- registration: is there a device to push to? ----
+
+#[tokio::test]
+async fn a_user_with_a_push_phone_has_that_device() {
+    let server = fake(FakeDuo::with_preauth(Ok(preauth_auth_with_push()))).await;
+    let (push, _rx) = duo(&server.uri(), SKEY, 5);
+    assert_eq!(
+        push.enrolled_device(&jan()).await.unwrap().as_deref(),
+        Some(PUSH_DEVICE)
+    );
+    let asked = requests_to(&server, "/auth/v2/preauth").await;
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        field(&params_of(&asked[0]), "username").as_deref(),
+        Some(JAN)
+    );
+    assert!(
+        requests_to(&server, "/auth/v2/auth").await.is_empty(),
+        "asking sends no push"
+    );
+}
+
+#[tokio::test]
+async fn a_user_whose_devices_cannot_take_pushes_has_none() {
+    let server = fake(FakeDuo::with_preauth(Ok(preauth_auth_without_push()))).await;
+    let (push, _rx) = duo(&server.uri(), SKEY, 5);
+    assert_eq!(push.enrolled_device(&jan()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_user_who_must_enroll_first_has_no_device() {
+    let server = fake(FakeDuo::with_preauth(Ok(preauth_enroll()))).await;
+    let (push, _rx) = duo(&server.uri(), SKEY, 5);
+    assert_eq!(push.enrolled_device(&jan()).await.unwrap(), None);
+    // Refused by policy, or no second factor needed: nothing to push to either.
+    for result in ["deny", "allow"] {
+        let server = fake(FakeDuo::with_preauth(Ok(
+            json!({"result": result, "status_msg": "…"}),
+        )))
+        .await;
+        let (push, _rx) = duo(&server.uri(), SKEY, 5);
+        assert_eq!(
+            push.enrolled_device(&jan()).await.unwrap(),
+            None,
+            "{result}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_preauth_is_a_provider_error() {
+    let server = fake(FakeDuo::with_preauth(Err((
+        400,
+        40002,
+        "Invalid request parameters (username)",
+    ))))
+    .await;
+    let (push, _rx) = duo(&server.uri(), SKEY, 5);
+    let err = push.enrolled_device(&jan()).await.unwrap_err();
+    assert_eq!(err.provider, "duo");
+    let shown = err.to_string();
+    assert!(shown.contains("400") && shown.contains("40002"), "{shown}");
+    assert_clean(&format!("{shown}\n{err:?}"), &[SKEY]);
+}
+
+#[tokio::test]
+async fn a_preauth_with_a_wrong_secret_key_is_refused_without_leaking_it() {
+    let server = fake(FakeDuo {
+        echo_credentials: true,
+        ..FakeDuo::with_preauth(Ok(preauth_auth_with_push()))
+    })
+    .await;
+    let (push, _rx) = duo(&server.uri(), WRONG_SKEY, 5);
+    let err = push.enrolled_device(&jan()).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("401") && shown.contains("40103"), "{shown}");
+    let asked = requests_to(&server, "/auth/v2/preauth").await;
+    assert_eq!(asked.len(), 1);
+    let authorization = header(&asked[0], "authorization").unwrap();
+    let token = authorization.trim_start_matches("Basic ");
+    let decoded = String::from_utf8(base64_decode(token).unwrap()).unwrap();
+    let signature = decoded.split_once(':').unwrap().1.to_string();
+    assert_clean(
+        &format!("{shown}\n{err:?}"),
+        &[WRONG_SKEY, SKEY, &authorization, token, &signature],
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_duo_is_a_provider_error_on_preauth() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let (push, _rx) = duo(&base, SKEY, 2);
+    let err = push.enrolled_device(&jan()).await.unwrap_err();
+    assert_eq!(err.provider, "duo");
+    assert_clean(&format!("{err}\n{err:?}"), &[SKEY]);
 }
 
 #[tokio::test]

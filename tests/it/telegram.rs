@@ -1,6 +1,6 @@
 //! The Telegram channel against a fake Bot API on loopback: whole resets through polling and
 //! through the webhook, and what is Telegram's own (deleted secrets, used keyboards, repeated
-//! updates, group chats, rate limits, blocked users).
+//! updates, group chats, rate limits, blocked users, QR code photos).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde_json::json;
 use sspr_bot::channels::telegram::{Telegram, SECRET_HEADER, WEBHOOK_PATH};
 use tokio_util::sync::CancellationToken;
+
+use sspr_bot::dialogue::{Lang, QrCode, Reply, Text};
+use sspr_bot::recovery::{ChatRef, Outbound, TurnOutput};
 
 use crate::fake_telegram::{FakeTelegram, SentMessage};
 use crate::support::*;
@@ -415,4 +418,140 @@ async fn turns_of_one_chat_run_in_order_while_chats_run_side_by_side() {
     }
     r.shutdown.cancel();
     polling.await.unwrap().unwrap();
+}
+
+// ---- QR codes ----
+
+const OTPAUTH: &str = "otpauth://totp/Voorbeeld%20BV:j.k.devries%40bedrijf.nl?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Voorbeeld%20BV";
+
+/// A turn whose reply carries a QR code, delivered as the core delivers late results.
+async fn deliver_qr(r: &Rig) {
+    // The chat is known to Telegram once the user has written.
+    r.fake.message_update_json(CHAT, USER, Some("nl"), "hoi");
+    let reply = Reply {
+        qr: Some(QrCode(OTPAUTH.to_string())),
+        ..Reply::text(Text::new("console-error"))
+    };
+    let chat = ChatRef::new(format!("telegram:{CHAT}"), format!("telegram:user:{USER}"));
+    r.tg.deliver(
+        &chat,
+        TurnOutput {
+            lang: Lang::Nl,
+            replies: vec![reply],
+            expects_secret: false,
+        },
+    )
+    .await;
+}
+
+/// What a phone camera reads in a PNG.
+fn scan(png_bytes: &[u8]) -> String {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.line_size / w;
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        buf[y * info.line_size + x * channels]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    grids[0].decode().unwrap().1
+}
+
+async fn wait_until_deleted(fake: &FakeTelegram, message: (i64, i32), within: Duration) -> bool {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if fake.deleted().contains(&message) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_qr_code_goes_as_a_protected_photo_before_its_text_and_is_deleted_later() {
+    let r = rig().await;
+    r.tg.set_qr_lifetime(Duration::from_millis(800));
+    deliver_qr(&r).await;
+
+    let photos = r.fake.photos();
+    assert_eq!(photos.len(), 1);
+    let photo = &photos[0];
+    assert_eq!(photo.chat_id, CHAT);
+    assert_eq!(photo.file_name.as_deref(), Some("qr.png"));
+    assert!(photo.protect_content, "no forwarding or saving");
+    assert!(photo.has_spoiler, "hidden until tapped");
+    assert_eq!(photo.caption, None);
+    assert_eq!(scan(&photo.bytes), OTPAUTH, "the photo scans as the URI");
+    // Then the text, below the picture.
+    let sent = r.fake.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].chat_id, CHAT);
+    assert!(sent[0].message_id > photo.message_id);
+    assert!(
+        !sent[0].text.contains("secret="),
+        "the URI is not repeated as text"
+    );
+
+    // The photo holds the secret: it stays only for the QR lifetime.
+    assert!(!r.fake.deleted().contains(&(CHAT, photo.message_id)));
+    assert!(
+        wait_until_deleted(&r.fake, (CHAT, photo.message_id), Duration::from_secs(5)).await,
+        "the QR code photo is deleted: {:?}",
+        r.fake.deleted()
+    );
+    assert_eq!(
+        r.fake.deleted(),
+        vec![(CHAT, photo.message_id)],
+        "only the photo"
+    );
+}
+
+#[tokio::test]
+async fn qr_code_photos_still_shown_are_deleted_on_shutdown() {
+    let r = rig().await;
+    deliver_qr(&r).await;
+    let photo = r.fake.photos()[0].message_id;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        r.fake.deleted().is_empty(),
+        "kept for ten minutes meanwhile"
+    );
+    r.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), r.tg.drain())
+        .await
+        .expect("drain does not wait out the QR lifetime");
+    assert_eq!(r.fake.deleted(), vec![(CHAT, photo)]);
+}
+
+#[tokio::test]
+async fn a_qr_code_that_cannot_be_sent_still_leaves_the_text() {
+    let r = rig().await;
+    r.fake.fail_next(
+        "sendPhoto",
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: IMAGE_PROCESS_FAILED"}),
+    );
+    deliver_qr(&r).await;
+    assert!(r.fake.photos().is_empty());
+    assert_eq!(r.fake.calls("sendPhoto"), 1, "a refusal is not retried");
+    assert_eq!(r.fake.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limited_qr_code_is_sent_once_after_the_wait() {
+    let r = rig().await;
+    r.fake.fail_next(
+        "sendPhoto",
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+    );
+    deliver_qr(&r).await;
+    assert_eq!(r.fake.calls("sendPhoto"), 2, "one 429, then the photo");
+    assert_eq!(r.fake.photos().len(), 1);
+    assert_eq!(r.fake.sent().len(), 1);
 }
