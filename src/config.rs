@@ -30,6 +30,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub password: PasswordConfig,
+    #[serde(default)]
+    pub registration: RegistrationConfig,
     pub telegram: Option<TelegramConfig>,
     /// E-mail codes and notices over SMTP (unless `providers.outbox` is set).
     pub email: Option<EmailConfig>,
@@ -358,6 +360,47 @@ impl Default for PasswordConfig {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Days after which an employee who uses the bot is asked whether their methods are still
+    /// right.
+    #[serde(default = "default_reconfirm_days")]
+    pub reconfirm_days: i64,
+    /// The security questions registration offers, by id (at least three; see the example
+    /// configuration for the list). Each has its text in Dutch and English.
+    #[serde(default = "default_questions")]
+    pub questions: Vec<String>,
+    /// The name an authenticator app shows above the account, e.g. your company's name.
+    #[serde(default = "default_totp_issuer")]
+    pub totp_issuer: String,
+}
+
+fn default_reconfirm_days() -> i64 {
+    180
+}
+
+fn default_questions() -> Vec<String> {
+    crate::dialogue::QUESTION_IDS
+        .iter()
+        .map(|q| q.to_string())
+        .collect()
+}
+
+fn default_totp_issuer() -> String {
+    "sspr-bot".into()
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            reconfirm_days: default_reconfirm_days(),
+            questions: default_questions(),
+            totp_issuer: default_totp_issuer(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -593,6 +636,41 @@ impl Config {
         }
         if !(8..=256).contains(&self.password.min_length) {
             return Err(invalid("password.min_length", "must be between 8 and 256"));
+        }
+        let r = &self.registration;
+        if !(1..=3650).contains(&r.reconfirm_days) {
+            return Err(invalid(
+                "registration.reconfirm_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if let Some(q) = r
+            .questions
+            .iter()
+            .find(|q| !crate::dialogue::QUESTION_IDS.contains(&q.as_str()))
+        {
+            return Err(invalid(
+                "registration.questions",
+                &format!(
+                    "unknown question {q:?}; known: {}",
+                    crate::dialogue::QUESTION_IDS.join(", ")
+                ),
+            ));
+        }
+        let mut distinct = r.questions.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() < 3 || distinct.len() != r.questions.len() {
+            return Err(invalid(
+                "registration.questions",
+                "needs at least three different questions, each once",
+            ));
+        }
+        if r.totp_issuer.trim().is_empty() || r.totp_issuer.contains(':') {
+            return Err(invalid(
+                "registration.totp_issuer",
+                "must be a non-empty name without ':'",
+            ));
         }
         if let Some(url) = &self.password.breach_check_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -47,6 +47,10 @@ question-favourite-book = What is your favourite book?
 question-mother-maiden-name = What is your mother's maiden name?
 question-first-school = What was the name of your first primary school?
 question-childhood-street = In which street did you live as a child?
+question-first-teacher = What was the name of your teacher in the first year of primary school?
+question-childhood-friend = What was the first name of your best friend as a child?
+question-first-concert = What was the first concert you went to?
+question-first-holiday = Where did you go on your first holiday abroad?
 question-unknown = (This question is no longer available; type any answer or choose another method.)
 
 ## Authenticator app (steps 9 and 10)
@@ -181,3 +185,78 @@ push-expired = The notification was not answered in time. Choose another method 
 ## Directory that cannot unlock (Entra ID)
 unlock-unsupported = You are verified, but your account cannot be unlocked from here: the lock after failed sign-ins ends by itself after a few minutes. Would you like to set a new password instead, right now?
 button-reset-instead = Set a new password
+
+## Registering verification methods (the companion document "Setting up verification methods")
+not-enough-methods-register = You can register methods now, with a code sent to your work mailbox (read it on a device where you are still signed in).
+button-register = Register methods
+reg-intro = Let's set up the methods you can use to recover your account yourself later. First I check that you can read your work mailbox.
+reg-ask-login = For which login name do you want to register methods? For example j.k.devries@bedrijf.nl
+reg-work-code-sent = We sent an e-mail with a verification code to your work address { $target }. Open it on a device where you are still signed in (your phone's mail app, for example).
+reg-code-wrong = That code is not right. Try again or ask for a new code.
+reg-proven = Thank you, that is your work mailbox.
+reg-overview = Verification methods for { $login }:
+reg-line = { $method ->
+        [email] • Private (alternate) e-mail address
+        [mobile] • Mobile number (text message and call)
+        [questions] • Security questions
+        [totp] • Authenticator app code
+       *[push] • Authenticator app notification
+    }: { $state ->
+        [registered] { $hint }
+        [set] registered
+        [directory] { $hint } (from the company directory)
+       *[missing] not registered
+    }
+reconfirm-ask = It has been a while since you checked these. Are they all still right? Press "Everything is right", or change what is no longer right.
+button-reg-add = { $method ->
+        [email] Add a private e-mail address
+        [mobile] Add a mobile number
+        [questions] Set security questions
+        [totp] Set up the authenticator app (code)
+       *[push] Set up the authenticator app (notification)
+    }
+button-reg-change = { $method ->
+        [email] Change private e-mail address
+        [mobile] Change mobile number
+        [questions] Choose new security questions
+        [totp] Set up the authenticator app again
+       *[push] Check the authenticator app notification
+    }
+button-reg-confirm = Everything is right
+button-reg-done = Done
+button-reg-back = Back to the overview
+button-reg-new-qr = Show a new QR code
+reg-enter-email = Type your private e-mail address (not your work address). We will send a code to it.
+reg-email-invalid = That does not look like an e-mail address. Type it like name@example.com.
+reg-email-is-work = That is a work address. A recovery code must reach you when you cannot sign in to work, so use a private address.
+reg-mobile-refused = That number cannot be used for text messages. Please type a mobile number.
+reg-enter-mobile = Type your mobile number, like 0612345678 or +31612345678. We will send a text message with a code to it.
+reg-pick-question = Choose security question { $number } of { $total }. Pick questions whose answers only you know and will not forget.
+reg-answer-prompt = Your answer to question { $number } of { $total } (3 to 40 characters; case, accents and punctuation do not matter):
+reg-answer-too-short = That answer is too short: use at least { $min } characters.
+reg-answer-too-long = That answer is too long: use at most { $max } characters.
+reg-answer-in-question = That answer is in the question itself, so anyone could guess it. Please give another answer.
+reg-answer-duplicate = You already gave that answer to another question. Use a different answer for each question.
+reg-totp-scan = Scan this QR code with your authenticator app (for example Microsoft Authenticator: Add account → Work or school account → Scan QR code). Can't scan? Add the account by hand with the link below.
+reg-totp-enter-code = Then type the six-digit code the app shows for this account. The app counts as registered once that code is right.
+reg-push-not-enrolled = Your account has no authenticator app for notifications yet. Install the app and activate it as described in the instructions from the ICT Service Desk, then try again.
+reg-saved = Saved: { $method ->
+        [email] your private e-mail address
+        [mobile] your mobile number
+        [questions] your security questions
+        [totp] the authenticator app (code)
+       *[push] the authenticator app (notification)
+    }. We sent a notice about this change to your e-mail addresses.
+reg-confirmed = Thank you for checking. Your methods stay as they are.
+reg-finished = Your verification methods are saved.
+email-notice-methods-changed-subject = The verification methods of your account were changed
+email-notice-methods-changed-text =
+    Hello,
+
+    The verification methods for password recovery of your account { $account } were just changed through the password assistant in the chat.
+
+    Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+email-notice-methods-changed-html =
+    <p>Hello,</p>
+    <p>The verification methods for password recovery of your account <strong>{ $account }</strong> were just changed through the password assistant in the chat.</p>
+    <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>

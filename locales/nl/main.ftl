@@ -47,6 +47,10 @@ question-favourite-book = Wat is je favoriete boek?
 question-mother-maiden-name = Wat is de meisjesnaam van je moeder?
 question-first-school = Hoe heette je eerste basisschool?
 question-childhood-street = In welke straat woonde je als kind?
+question-first-teacher = Hoe heette je juf of meester in groep 3?
+question-childhood-friend = Wat was de voornaam van je beste vriend of vriendin als kind?
+question-first-concert = Wat was het eerste concert waar je naartoe ging?
+question-first-holiday = Waar ging je naartoe op je eerste vakantie in het buitenland?
 question-unknown = (Deze vraag is niet meer beschikbaar; typ een willekeurig antwoord of kies een andere methode.)
 
 ## Authenticator-app (stap 9 en 10)
@@ -181,3 +185,78 @@ push-expired = Er is op tijd geen antwoord op de melding gekomen. Kies een ander
 ## Directory die niet kan ontgrendelen (Entra ID)
 unlock-unsupported = Je bent geverifieerd, maar je account kan hier niet direct worden ontgrendeld: de blokkade na foute inlogpogingen verloopt vanzelf na enkele minuten. Wil je in plaats daarvan meteen een nieuw wachtwoord instellen?
 button-reset-instead = Nieuw wachtwoord instellen
+
+## Verificatiemethodes vastleggen (het document "Instellen verificatiemethodes voor wachtwoordherstel")
+not-enough-methods-register = Je kunt nu methodes vastleggen, met een code die we naar je zakelijke mailbox sturen (lees die op een apparaat waarop je nog bent ingelogd).
+button-register = Methodes vastleggen
+reg-intro = We leggen de methodes vast waarmee je later zelf je account kunt herstellen. Eerst controleer ik dat je je zakelijke mailbox kunt lezen.
+reg-ask-login = Voor welke loginnaam wil je methodes vastleggen? Bijvoorbeeld j.k.devries@bedrijf.nl
+reg-work-code-sent = We hebben een e-mail met een verificatiecode gestuurd naar je zakelijke adres { $target }. Open die op een apparaat waarop je nog bent ingelogd (bijvoorbeeld de mail-app op je telefoon).
+reg-code-wrong = Die code klopt niet. Probeer het nog eens of vraag een nieuwe code aan.
+reg-proven = Dank je, dat is je zakelijke mailbox.
+reg-overview = Verificatiemethodes voor { $login }:
+reg-line = { $method ->
+        [email] • Privé (alternatief) e-mailadres
+        [mobile] • Mobiel nummer (sms en bellen)
+        [questions] • Beveiligingsvragen
+        [totp] • Code uit de Authenticator-app
+       *[push] • Melding in de Authenticator-app
+    }: { $state ->
+        [registered] { $hint }
+        [set] vastgelegd
+        [directory] { $hint } (uit de bedrijfsgegevens)
+       *[missing] niet vastgelegd
+    }
+reconfirm-ask = Je hebt deze gegevens al een tijd niet gecontroleerd. Kloppen ze allemaal nog? Druk op "Alles klopt", of wijzig wat niet meer klopt.
+button-reg-add = { $method ->
+        [email] Privé e-mailadres toevoegen
+        [mobile] Mobiel nummer toevoegen
+        [questions] Beveiligingsvragen instellen
+        [totp] Authenticator-app instellen (code)
+       *[push] Authenticator-app instellen (melding)
+    }
+button-reg-change = { $method ->
+        [email] Privé e-mailadres wijzigen
+        [mobile] Mobiel nummer wijzigen
+        [questions] Nieuwe beveiligingsvragen kiezen
+        [totp] Authenticator-app opnieuw instellen
+       *[push] Melding in de Authenticator-app controleren
+    }
+button-reg-confirm = Alles klopt
+button-reg-done = Klaar
+button-reg-back = Terug naar het overzicht
+button-reg-new-qr = Toon een nieuwe QR-code
+reg-enter-email = Typ je privé e-mailadres (niet je zakelijke adres). We sturen er een code naartoe.
+reg-email-invalid = Dat lijkt geen e-mailadres. Typ het zo: naam@voorbeeld.nl.
+reg-email-is-work = Dat is een zakelijk adres. Een herstelcode moet je ook bereiken als je niet kunt inloggen, dus gebruik een privé-adres.
+reg-mobile-refused = Naar dat nummer kunnen we geen sms sturen. Typ een mobiel nummer.
+reg-enter-mobile = Typ je mobiele nummer, zoals 0612345678 of +31612345678. We sturen er een sms met een code naartoe.
+reg-pick-question = Kies beveiligingsvraag { $number } van { $total }. Kies vragen waarvan alleen jij het antwoord weet en dat je niet vergeet.
+reg-answer-prompt = Je antwoord op vraag { $number } van { $total } (3 tot 40 tekens; hoofdletters, accenten en leestekens maken niet uit):
+reg-answer-too-short = Dat antwoord is te kort: gebruik minstens { $min } tekens.
+reg-answer-too-long = Dat antwoord is te lang: gebruik hoogstens { $max } tekens.
+reg-answer-in-question = Dat antwoord staat in de vraag zelf, dus iedereen kan het raden. Geef een ander antwoord.
+reg-answer-duplicate = Dat antwoord heb je al bij een andere vraag gegeven. Gebruik voor elke vraag een ander antwoord.
+reg-totp-scan = Scan deze QR-code met je Authenticator-app (bijvoorbeeld Microsoft Authenticator: Account toevoegen → Werk- of schoolaccount → QR-code scannen). Lukt scannen niet? Voeg het account dan met de hand toe met de link hieronder.
+reg-totp-enter-code = Typ daarna de code van zes cijfers die de app bij dit account toont. De app telt als vastgelegd zodra die code klopt.
+reg-push-not-enrolled = Voor je account is nog geen Authenticator-app voor meldingen ingesteld. Installeer de app en activeer hem zoals de ICT Servicedesk beschrijft, en probeer het daarna opnieuw.
+reg-saved = Vastgelegd: { $method ->
+        [email] je privé e-mailadres
+        [mobile] je mobiele nummer
+        [questions] je beveiligingsvragen
+        [totp] de Authenticator-app (code)
+       *[push] de Authenticator-app (melding)
+    }. We hebben een bericht over deze wijziging naar je e-mailadressen gestuurd.
+reg-confirmed = Dank je voor het controleren. Je methodes blijven zoals ze zijn.
+reg-finished = Je verificatiemethodes zijn opgeslagen.
+email-notice-methods-changed-subject = De verificatiemethodes van je account zijn gewijzigd
+email-notice-methods-changed-text =
+    Hallo,
+
+    De verificatiemethodes voor wachtwoordherstel van je account { $account } zijn zojuist gewijzigd via de wachtwoordassistent in de chat.
+
+    Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+email-notice-methods-changed-html =
+    <p>Hallo,</p>
+    <p>De verificatiemethodes voor wachtwoordherstel van je account <strong>{ $account }</strong> zijn zojuist gewijzigd via de wachtwoordassistent in de chat.</p>
+    <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>

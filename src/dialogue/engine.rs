@@ -1,9 +1,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::reply::{Button, Reply, Text};
-use super::state::{Conversation, Lang, Recovery, State};
-use super::{Effect, EndReason, Event, Input, Refusal, SecretText};
-use crate::domain::{LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason};
+use super::state::{Conversation, Enrol, Lang, Recovery, Registered, Registering, State};
+use super::{Effect, EndReason, EnrolTarget, Event, Input, Refusal, SecretText};
+use crate::domain::{
+    AnswerProblem, EmailAddress, LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason,
+};
 
 /// A recovery left alone this long is over (DESIGN §3, as Entra does).
 pub const IDLE_EXPIRY: Duration = Duration::minutes(15);
@@ -33,7 +35,7 @@ pub fn step(conv: Conversation, input: Input, now: DateTime<Utc>) -> Step {
             .is_some_and(|seen| now.signed_duration_since(seen) > IDLE_EXPIRY);
         conv.last_seen = Some(now);
         if idle_too_long && conv.state.in_progress() {
-            end_recovery(&conv.state, EndReason::Expired, &mut out);
+            end_current(&conv.state, EndReason::Expired, &mut out);
             conv.state = State::AskLogin;
             out.reply(
                 Reply::text(Text::new("session-expired"))
@@ -99,6 +101,8 @@ enum Command {
     Restart,
     Language(Lang),
     Help,
+    /// Register or change verification methods (`/registreren`, `/register`).
+    Register,
 }
 
 fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
@@ -107,6 +111,7 @@ fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
             "cancel" => Some(Command::Cancel),
             "restart" => Some(Command::Restart),
             "help" => Some(Command::Help),
+            "register" => Some(Command::Register),
             _ => id
                 .strip_prefix("lang:")
                 .and_then(Lang::parse)
@@ -125,6 +130,11 @@ fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
                 "cancel" | "stop" | "annuleren" | "annuleer" => Some(Command::Cancel),
                 "start" | "restart" | "opnieuw" => Some(Command::Restart),
                 "help" | "hulp" => Some(Command::Help),
+                "register" | "registreren" | "registreer" | "registratie" | "registration"
+                    if rest.is_empty() =>
+                {
+                    Some(Command::Register)
+                }
                 "lang" | "language" | "taal" => Lang::parse(rest).map(Command::Language),
                 "english" | "engels" | "en" if rest.is_empty() => Some(Command::Language(Lang::En)),
                 "nederlands" | "dutch" | "nl" if rest.is_empty() => {
@@ -146,7 +156,7 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
     }
     match command(&input, state.expects_secret()) {
         Some(Command::Cancel) => {
-            end_recovery(&state, EndReason::Cancelled, out);
+            end_current(&state, EndReason::Cancelled, out);
             out.reply(
                 Reply::text(Text::new("cancelled"))
                     .with_buttons(vec![Button::new("restart", Text::new("button-restart"))]),
@@ -154,7 +164,7 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
             return (State::Idle, lang);
         }
         Some(Command::Restart) => {
-            end_recovery(&state, EndReason::Cancelled, out);
+            end_current(&state, EndReason::Cancelled, out);
             out.reply(greeting());
             return (State::AskLogin, lang);
         }
@@ -174,6 +184,20 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
                 out.reply(prompt(&state));
             }
             return (state, lang);
+        }
+        Some(Command::Register) => {
+            if state.registering().is_some()
+                || matches!(state, State::RegAskLogin | State::RegStarting { .. })
+            {
+                return (reprompt(state, out), lang);
+            }
+            // The login name is already known when a recovery turned out to be impossible.
+            let login = match &state {
+                State::AskReason { login } | State::Starting { login, .. } => Some(login.clone()),
+                s => s.recovery().map(|r| r.login.clone()),
+            };
+            end_current(&state, EndReason::Cancelled, out);
+            return (begin_enrolment(login, out), lang);
         }
         None => {}
     }
@@ -363,8 +387,277 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
             }
             _ => reprompt(State::ConfirmPassword { rec, digest }, out),
         },
+        reg_state => on_registration(reg_state, &input, out),
     };
     (state, lang)
+}
+
+fn begin_enrolment(login: Option<LoginName>, out: &mut Out) -> State {
+    match login {
+        Some(login) => {
+            out.effect(Effect::BeginEnrolment {
+                login: login.clone(),
+            });
+            State::RegStarting { login }
+        }
+        None => {
+            let next = State::RegAskLogin;
+            out.reply(Reply::text(Text::new("reg-intro")).then_prompt(&next));
+            next
+        }
+    }
+}
+
+/// The registration steps (the guide's companion document).
+fn on_registration(state: State, input: &UserInput, out: &mut Out) -> State {
+    let back = matches!(input, UserInput::Button(b) if b == "reg:menu");
+    match state {
+        State::RegAskLogin => match input {
+            UserInput::Text(t) => match LoginName::parse(t) {
+                Ok(login) => begin_enrolment(Some(login), out),
+                Err(_) => {
+                    out.reply(
+                        Reply::text(Text::new("login-invalid")).with_buttons(vec![cancel_button()]),
+                    );
+                    State::RegAskLogin
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegAskLogin, out),
+        },
+        State::RegStarting { login } => begin_enrolment(Some(login), out),
+        State::RegProveWork { reg, hint } => match input {
+            UserInput::Button(b) if b == "resend" => {
+                out.effect(Effect::ResendWorkCode {
+                    enrolment_id: reg.id.clone(),
+                });
+                State::RegProveWork { reg, hint }
+            }
+            UserInput::Text(t) => match OtpCode::parse(t) {
+                Ok(code) => {
+                    out.effect(Effect::CheckWorkCode {
+                        enrolment_id: reg.id.clone(),
+                        code,
+                    });
+                    State::RegProveWork { reg, hint }
+                }
+                Err(_) => {
+                    out.reply(Reply::text(Text::new("code-format")));
+                    State::RegProveWork { reg, hint }
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegProveWork { reg, hint }, out),
+        },
+        State::RegMenu { reg } => registration_menu(reg, input, out),
+        State::RegEnterEmail { reg } if back => to_menu(reg, out),
+        State::RegEnterEmail { reg } => match input {
+            UserInput::Text(t) => match EmailAddress::parse(t) {
+                Ok(address) => {
+                    out.effect(Effect::SendEnrolCode {
+                        enrolment_id: reg.id.clone(),
+                        target: EnrolTarget::Email(address),
+                    });
+                    State::RegEnterEmail { reg }
+                }
+                Err(_) => {
+                    let next = State::RegEnterEmail { reg };
+                    out.reply(Reply::text(Text::new("reg-email-invalid")).then_prompt(&next));
+                    next
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegEnterEmail { reg }, out),
+        },
+        State::RegEnterMobile { reg } if back => to_menu(reg, out),
+        State::RegEnterMobile { reg } => match input {
+            UserInput::Text(t) => match PhoneNumber::parse(t) {
+                Ok(number) => {
+                    out.effect(Effect::SendEnrolCode {
+                        enrolment_id: reg.id.clone(),
+                        target: EnrolTarget::Mobile(number),
+                    });
+                    State::RegEnterMobile { reg }
+                }
+                Err(_) => {
+                    let next = State::RegEnterMobile { reg };
+                    out.reply(Reply::text(Text::new("phone-invalid")).then_prompt(&next));
+                    next
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegEnterMobile { reg }, out),
+        },
+        State::RegEnterCode { reg, .. } if back => to_menu(reg, out),
+        State::RegEnterCode { reg, what, hint } => match input {
+            UserInput::Button(b) if b == "resend" => {
+                out.effect(Effect::ResendEnrolCode {
+                    enrolment_id: reg.id.clone(),
+                    what,
+                });
+                State::RegEnterCode { reg, what, hint }
+            }
+            UserInput::Text(t) => match OtpCode::parse(t) {
+                Ok(code) => {
+                    out.effect(Effect::CheckEnrolCode {
+                        enrolment_id: reg.id.clone(),
+                        what,
+                        code,
+                    });
+                    State::RegEnterCode { reg, what, hint }
+                }
+                Err(_) => {
+                    out.reply(Reply::text(Text::new("code-format")));
+                    State::RegEnterCode { reg, what, hint }
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegEnterCode { reg, what, hint }, out),
+        },
+        State::RegPickQuestions { reg, .. } if back => to_menu(reg, out),
+        State::RegPickQuestions {
+            reg,
+            offered,
+            mut chosen,
+        } => {
+            let picked = match input {
+                UserInput::Button(b) => b.strip_prefix("q:"),
+                UserInput::Text(_) => None,
+            }
+            .filter(|q| offered.iter().any(|o| o == q) && !chosen.iter().any(|c| c == q));
+            let Some(q) = picked else {
+                return reprompt(
+                    State::RegPickQuestions {
+                        reg,
+                        offered,
+                        chosen,
+                    },
+                    out,
+                );
+            };
+            chosen.push(q.to_string());
+            let next = if chosen.len() >= QUESTIONS_TO_REGISTER {
+                State::RegAnswer {
+                    reg,
+                    question_ids: chosen,
+                    index: 0,
+                }
+            } else {
+                State::RegPickQuestions {
+                    reg,
+                    offered,
+                    chosen,
+                }
+            };
+            out.reply(prompt(&next));
+            next
+        }
+        State::RegAnswer { reg, .. } if back => to_menu(reg, out),
+        State::RegAnswer {
+            reg,
+            question_ids,
+            index,
+        } => match input {
+            UserInput::Text(t) if !t.trim().is_empty() => {
+                let question_id = question_ids.get(index).cloned().unwrap_or_default();
+                out.effect(Effect::RegisterAnswer {
+                    enrolment_id: reg.id.clone(),
+                    index,
+                    question_id,
+                    answer: SecretText(t.clone()),
+                });
+                State::RegAnswer {
+                    reg,
+                    question_ids,
+                    index,
+                }
+            }
+            _ => reprompt(
+                State::RegAnswer {
+                    reg,
+                    question_ids,
+                    index,
+                },
+                out,
+            ),
+        },
+        State::RegTotp { reg } if back => to_menu(reg, out),
+        State::RegTotp { reg } => match input {
+            UserInput::Button(b) if b == "reg:totp" => {
+                out.effect(Effect::CreateTotp {
+                    enrolment_id: reg.id.clone(),
+                });
+                State::RegMenu { reg }
+            }
+            UserInput::Text(t) => match OtpCode::parse(t) {
+                Ok(code) => {
+                    out.effect(Effect::ConfirmTotp {
+                        enrolment_id: reg.id.clone(),
+                        code,
+                    });
+                    State::RegTotp { reg }
+                }
+                Err(_) => {
+                    out.reply(Reply::text(Text::new("code-format")));
+                    State::RegTotp { reg }
+                }
+            },
+            UserInput::Button(_) => reprompt(State::RegTotp { reg }, out),
+        },
+        // Every recovery state is handled by the caller.
+        other => reprompt(other, out),
+    }
+}
+
+/// How many security questions a registration sets (and a recovery asks).
+const QUESTIONS_TO_REGISTER: usize = 3;
+
+fn registration_menu(reg: Registering, input: &UserInput, out: &mut Out) -> State {
+    let UserInput::Button(id) = input else {
+        return reprompt(State::RegMenu { reg }, out);
+    };
+    let enrolment_id = reg.id.clone();
+    let offered = |what: Enrol| reg.methods.iter().any(|m| m.what == what);
+    match id.as_str() {
+        "reg:done" => {
+            out.effect(Effect::EndEnrolment {
+                enrolment_id,
+                why: EndReason::Finished,
+            });
+            out.reply(Reply::text(Text::new("reg-finished")).then(Text::new("goodbye")));
+            State::Idle
+        }
+        "reg:confirm" if reg.methods.iter().any(|m| m.registered) => {
+            out.effect(Effect::ConfirmMethods { enrolment_id });
+            State::RegMenu { reg }
+        }
+        other => match other.strip_prefix("reg:").and_then(Enrol::from_id) {
+            Some(Enrol::Email) if offered(Enrol::Email) => {
+                let next = State::RegEnterEmail { reg };
+                out.reply(prompt(&next));
+                next
+            }
+            Some(Enrol::Mobile) if offered(Enrol::Mobile) => {
+                let next = State::RegEnterMobile { reg };
+                out.reply(prompt(&next));
+                next
+            }
+            Some(Enrol::Questions) if offered(Enrol::Questions) => {
+                out.effect(Effect::OfferQuestions { enrolment_id });
+                State::RegMenu { reg }
+            }
+            Some(Enrol::Totp) if offered(Enrol::Totp) => {
+                out.effect(Effect::CreateTotp { enrolment_id });
+                State::RegMenu { reg }
+            }
+            Some(Enrol::Push) if offered(Enrol::Push) => {
+                out.effect(Effect::CheckPushEnrolment { enrolment_id });
+                State::RegMenu { reg }
+            }
+            _ => reprompt(State::RegMenu { reg }, out),
+        },
+    }
+}
+
+fn to_menu(reg: Registering, out: &mut Out) -> State {
+    let next = State::RegMenu { reg };
+    out.reply(prompt(&next));
+    next
 }
 
 fn reason_from(input: &UserInput) -> Option<Reason> {
@@ -673,11 +966,176 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             }
             other => other,
         },
+        Event::EnrolmentStarted { enrolment_id, hint } => match state {
+            State::RegStarting { login } => {
+                let next = State::RegProveWork {
+                    reg: Registering {
+                        id: enrolment_id,
+                        login,
+                        methods: Vec::new(),
+                        confirm_due: false,
+                    },
+                    hint,
+                };
+                out.reply(prompt(&next));
+                next
+            }
+            // A resend from the same step.
+            State::RegProveWork { reg, hint } => {
+                let next = State::RegProveWork { reg, hint };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::MethodsShown {
+            methods,
+            confirm_due,
+        } => match state {
+            State::RegProveWork { mut reg, .. } => {
+                reg.methods = methods;
+                reg.confirm_due = confirm_due;
+                let next = State::RegMenu { reg };
+                out.reply(Reply::text(Text::new("reg-proven")).then_prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::EnrolCodeSent { what, hint } => match state {
+            State::RegEnterEmail { reg }
+            | State::RegEnterMobile { reg }
+            | State::RegEnterCode { reg, .. } => {
+                let next = State::RegEnterCode { reg, what, hint };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::EnrolCodeWrong => match state {
+            s @ (State::RegProveWork { .. }
+            | State::RegEnterCode { .. }
+            | State::RegTotp { .. }) => {
+                out.reply(
+                    Reply::text(Text::new("reg-code-wrong")).with_buttons(prompt(&s).buttons),
+                );
+                s
+            }
+            other => other,
+        },
+        Event::EnrolTargetRefused { what } => match state {
+            s @ (State::RegEnterEmail { .. } | State::RegEnterMobile { .. }) => {
+                let why = match what {
+                    Enrol::Mobile => "reg-mobile-refused",
+                    _ => "reg-email-is-work",
+                };
+                out.reply(Reply::text(Text::new(why)).then_prompt(&s));
+                s
+            }
+            other => other,
+        },
+        Event::QuestionsOffered { question_ids } => match state {
+            State::RegMenu { reg } if question_ids.len() >= QUESTIONS_TO_REGISTER => {
+                let next = State::RegPickQuestions {
+                    reg,
+                    offered: question_ids,
+                    chosen: Vec::new(),
+                };
+                out.reply(prompt(&next));
+                next
+            }
+            State::RegMenu { reg } => {
+                out.reply(Reply::text(Text::new("unavailable")));
+                to_menu(reg, out)
+            }
+            other => other,
+        },
+        Event::AnswerTaken => match state {
+            State::RegAnswer {
+                reg,
+                question_ids,
+                index,
+            } if index + 1 < question_ids.len() => {
+                let next = State::RegAnswer {
+                    reg,
+                    question_ids,
+                    index: index + 1,
+                };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
+        Event::AnswerRefused { problem } => match state {
+            s @ State::RegAnswer { .. } => {
+                out.reply(Reply::text(answer_problem_text(problem)).then_prompt(&s));
+                s
+            }
+            other => other,
+        },
+        Event::TotpCreated { qr } => match state {
+            State::RegMenu { reg } | State::RegTotp { reg } => {
+                let next = State::RegTotp { reg };
+                let mut reply = Reply::text(Text::new("reg-totp-scan")).then_prompt(&next);
+                reply.qr = Some(qr);
+                out.reply(reply);
+                next
+            }
+            other => other,
+        },
+        Event::PushNotEnrolled => match state {
+            State::RegMenu { reg } => {
+                out.reply(Reply::text(Text::new("reg-push-not-enrolled")));
+                to_menu(reg, out)
+            }
+            other => other,
+        },
+        Event::MethodSaved { what, methods } => match state.registering().cloned() {
+            Some(mut reg) => {
+                reg.methods = methods;
+                reg.confirm_due = false;
+                let next = State::RegMenu { reg };
+                out.reply(
+                    Reply::text(Text::new("reg-saved").arg("method", what.id())).then_prompt(&next),
+                );
+                next
+            }
+            None => state,
+        },
+        Event::MethodsConfirmed => match state {
+            State::RegMenu { reg } => {
+                out.effect(Effect::EndEnrolment {
+                    enrolment_id: reg.id.clone(),
+                    why: EndReason::Finished,
+                });
+                out.reply(Reply::text(Text::new("reg-confirmed")).then(Text::new("goodbye")));
+                State::Idle
+            }
+            other => other,
+        },
+        Event::ReconfirmDue {
+            enrolment_id,
+            login,
+            methods,
+        } => match state {
+            State::Idle => {
+                let next = State::RegMenu {
+                    reg: Registering {
+                        id: enrolment_id,
+                        login,
+                        methods,
+                        confirm_due: true,
+                    },
+                };
+                out.reply(prompt(&next));
+                next
+            }
+            other => other,
+        },
         Event::Unavailable => {
             let sorry = Reply::text(Text::new("unavailable"));
             match state {
                 // Nothing was opened.
-                State::Starting { .. } => {
+                State::Starting { .. } | State::RegStarting { .. } => {
                     out.reply(sorry);
                     State::Idle
                 }
@@ -734,13 +1192,23 @@ fn on_refusal(state: State, refusal: Refusal, out: &mut Out) -> State {
         s @ (State::EnterPhone { .. }
         | State::EnterCode { .. }
         | State::AwaitCall { .. }
-        | State::AwaitPush { .. }) => {
+        | State::AwaitPush { .. }
+        | State::RegProveWork { .. }
+        | State::RegMenu { .. }
+        | State::RegEnterEmail { .. }
+        | State::RegEnterMobile { .. }
+        | State::RegEnterCode { .. }
+        | State::RegTotp { .. }) => {
             out.reply(Reply::text(text).with_buttons(prompt(&s).buttons));
             s
         }
         State::Answering { rec, .. } => {
             out.reply(Reply::text(text));
             to_choose(rec, out)
+        }
+        State::RegAnswer { reg, .. } | State::RegPickQuestions { reg, .. } => {
+            out.reply(Reply::text(text));
+            to_menu(reg, out)
         }
         other => {
             out.reply(Reply::text(text));
@@ -818,10 +1286,17 @@ fn with_rec(state: State, out: &mut Out, f: impl FnOnce(Recovery, &mut Out) -> S
     }
 }
 
-fn end_recovery(state: &State, why: EndReason, out: &mut Out) {
+/// Ends the recovery or registration `state` belongs to, if any.
+fn end_current(state: &State, why: EndReason, out: &mut Out) {
     if let Some(rec) = state.recovery() {
         out.effect(Effect::EndRecovery {
             recovery_id: rec.id.clone(),
+            why,
+        });
+    }
+    if let Some(reg) = state.registering() {
+        out.effect(Effect::EndEnrolment {
+            enrolment_id: reg.id.clone(),
             why,
         });
     }
@@ -948,6 +1423,133 @@ pub fn prompt(state: &State) -> Reply {
         State::ConfirmPassword { .. } => Reply::text(Text::new("confirm-new-password"))
             .with_buttons(vec![cancel_button()])
             .secret(),
+        State::RegAskLogin => {
+            Reply::text(Text::new("reg-ask-login")).with_buttons(vec![cancel_button()])
+        }
+        State::RegStarting { .. } => Reply::text(Text::new("one-moment")),
+        State::RegProveWork { hint, .. } => {
+            Reply::text(Text::new("reg-work-code-sent").arg("target", hint.clone()))
+                .then(Text::new("enter-code"))
+                .with_buttons(vec![
+                    Button::new("resend", Text::new("button-resend")),
+                    cancel_button(),
+                ])
+        }
+        State::RegMenu { reg } => registration_overview(reg),
+        State::RegEnterEmail { .. } => Reply::text(Text::new("reg-enter-email"))
+            .with_buttons(vec![back_button(), cancel_button()]),
+        State::RegEnterMobile { .. } => Reply::text(Text::new("reg-enter-mobile"))
+            .with_buttons(vec![back_button(), cancel_button()]),
+        State::RegEnterCode { what, hint, .. } => {
+            let id = if *what == Enrol::Mobile {
+                "code-sent-sms"
+            } else {
+                "code-sent-email"
+            };
+            Reply::text(Text::new(id).arg("target", hint.clone()))
+                .then(Text::new("enter-code"))
+                .with_buttons(vec![
+                    Button::new("resend", Text::new("button-resend")),
+                    back_button(),
+                    cancel_button(),
+                ])
+        }
+        State::RegPickQuestions {
+            offered, chosen, ..
+        } => {
+            let mut buttons: Vec<Button> = offered
+                .iter()
+                .filter(|q| !chosen.contains(q))
+                .map(|q| Button::new(format!("q:{q}"), question_text(q)))
+                .collect();
+            buttons.push(back_button());
+            Reply::text(
+                Text::new("reg-pick-question")
+                    .num("number", (chosen.len() + 1) as i64)
+                    .num("total", QUESTIONS_TO_REGISTER as i64),
+            )
+            .with_buttons(buttons)
+        }
+        State::RegAnswer {
+            question_ids,
+            index,
+            ..
+        } => {
+            let qid = question_ids
+                .get(*index)
+                .map(String::as_str)
+                .unwrap_or_default();
+            Reply::text(
+                Text::new("reg-answer-prompt")
+                    .num("number", (*index + 1) as i64)
+                    .num("total", question_ids.len() as i64),
+            )
+            .then(question_text(qid))
+            .with_buttons(vec![back_button(), cancel_button()])
+            .secret()
+        }
+        State::RegTotp { .. } => Reply::text(Text::new("reg-totp-enter-code")).with_buttons(vec![
+            Button::new("reg:totp", Text::new("button-reg-new-qr")),
+            back_button(),
+            cancel_button(),
+        ]),
+    }
+}
+
+fn back_button() -> Button {
+    Button::new("reg:menu", Text::new("button-reg-back"))
+}
+
+/// The registration menu: one line per method, then what to add or change.
+fn registration_overview(reg: &Registering) -> Reply {
+    let mut reply = Reply::text(Text::new("reg-overview").arg("login", reg.login.as_str()));
+    for m in &reg.methods {
+        reply = reply.then(registered_line(m));
+    }
+    if reg.confirm_due {
+        reply = reply.then(Text::new("reconfirm-ask"));
+    }
+    let mut buttons: Vec<Button> = reg
+        .methods
+        .iter()
+        .map(|m| {
+            Button::new(
+                format!("reg:{}", m.what.id()),
+                Text::new(if m.registered {
+                    "button-reg-change"
+                } else {
+                    "button-reg-add"
+                })
+                .arg("method", m.what.id()),
+            )
+        })
+        .collect();
+    if reg.methods.iter().any(|m| m.registered) {
+        buttons.push(Button::new("reg:confirm", Text::new("button-reg-confirm")));
+    }
+    buttons.push(Button::new("reg:done", Text::new("button-reg-done")));
+    reply.with_buttons(buttons)
+}
+
+fn registered_line(m: &Registered) -> Text {
+    let state = match (m.registered, m.from_directory, &m.hint) {
+        (false, _, _) => "missing",
+        (true, true, _) => "directory",
+        (true, false, Some(_)) => "registered",
+        (true, false, None) => "set",
+    };
+    Text::new("reg-line")
+        .arg("method", m.what.id())
+        .arg("state", state)
+        .arg("hint", m.hint.clone().unwrap_or_default())
+}
+
+fn answer_problem_text(p: AnswerProblem) -> Text {
+    match p {
+        AnswerProblem::TooShort { min } => Text::new("reg-answer-too-short").num("min", min as i64),
+        AnswerProblem::TooLong { max } => Text::new("reg-answer-too-long").num("max", max as i64),
+        AnswerProblem::InQuestion => Text::new("reg-answer-in-question"),
+        AnswerProblem::Duplicate => Text::new("reg-answer-duplicate"),
     }
 }
 
@@ -973,7 +1575,10 @@ fn choose_prompt(rec: &Recovery) -> Reply {
                 buttons.push(Button::new("with_phone", Text::new("button-with-phone")));
             }
         }
-        reply = reply.then(Text::new("helpdesk-info"));
+        reply = reply
+            .then(Text::new("not-enough-methods-register"))
+            .then(Text::new("helpdesk-info"));
+        buttons.push(Button::new("register", Text::new("button-register")));
         buttons.push(cancel_button());
         return reply.with_buttons(buttons);
     }
@@ -1017,6 +1622,10 @@ fn question_text(id: &str) -> Text {
         "mother_maiden_name" => "question-mother-maiden-name",
         "first_school" => "question-first-school",
         "childhood_street" => "question-childhood-street",
+        "first_teacher" => "question-first-teacher",
+        "childhood_friend" => "question-childhood-friend",
+        "first_concert" => "question-first-concert",
+        "first_holiday" => "question-first-holiday",
         _ => "question-unknown",
     })
 }
@@ -1042,15 +1651,25 @@ fn directory_rule_text(rule: super::DirectoryRule) -> Text {
     })
 }
 
-/// The question ids the engine can show; registration (a later issue) offers this list.
-pub const QUESTION_IDS: [&str; 6] = [
+/// The security questions the engine can show, each a Fluent message in both languages. The
+/// configuration (`registration.questions`) chooses which of them registration offers.
+pub const QUESTION_IDS: [&str; 10] = [
     "birth_city",
     "first_pet",
     "favourite_book",
     "mother_maiden_name",
     "first_school",
     "childhood_street",
+    "first_teacher",
+    "childhood_friend",
+    "first_concert",
+    "first_holiday",
 ];
+
+/// The message for question `id` (for the core, which checks an answer against its question).
+pub fn question_message(id: &str) -> Text {
+    question_text(id)
+}
 
 #[cfg(test)]
 mod tests {

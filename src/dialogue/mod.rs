@@ -9,11 +9,16 @@ mod engine;
 mod reply;
 mod state;
 
-pub use engine::{prompt, step, Step, IDLE_EXPIRY, QUESTION_IDS};
-pub use reply::{Arg, Button, Reply, Text};
-pub use state::{Conversation, Lang, Offer, Recovery, State, CONVERSATION_VERSION};
+pub use engine::{prompt, question_message, step, Step, IDLE_EXPIRY, QUESTION_IDS};
+pub use reply::{Arg, Button, QrCode, Reply, Text};
+pub use state::{
+    Conversation, Enrol, Lang, Offer, Recovery, Registered, Registering, State,
+    CONVERSATION_VERSION,
+};
 
-use crate::domain::{LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason};
+use crate::domain::{
+    AnswerProblem, EmailAddress, LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason,
+};
 
 /// Text a user typed where the engine expects a secret (security answer, new password). Kept out
 /// of `Debug` output and never copied into state or replies.
@@ -97,6 +102,56 @@ pub enum Event {
     UnlockUnsupported,
     /// The verified recovery now ends with a new password instead of an unlock.
     SwitchedToReset,
+    /// A registration was opened and a code sent to the work mailbox `hint` (masked). For an
+    /// unknown account nothing is sent, and the reply is the same.
+    EnrolmentStarted {
+        enrolment_id: String,
+        hint: String,
+    },
+    /// The work mailbox is proven: what the account has registered.
+    MethodsShown {
+        methods: Vec<Registered>,
+        confirm_due: bool,
+    },
+    /// A code went to the new address or number being registered.
+    EnrolCodeSent {
+        what: Enrol,
+        hint: String,
+    },
+    /// The code (work mailbox, new address, new number, authenticator) was not right.
+    EnrolCodeWrong,
+    /// The new alternate address is the work address (or another work address): refused.
+    EnrolTargetRefused {
+        what: Enrol,
+    },
+    /// The questions the employee may choose from.
+    QuestionsOffered {
+        question_ids: Vec<String>,
+    },
+    /// One new answer was taken (the set is saved after the last).
+    AnswerTaken,
+    AnswerRefused {
+        problem: AnswerProblem,
+    },
+    /// A new authenticator secret, as a QR code to scan; it counts once a first code matches.
+    TotpCreated {
+        qr: QrCode,
+    },
+    /// The push provider knows no device of this account.
+    PushNotEnrolled,
+    /// A method was registered or changed; `methods` is the new overview.
+    MethodSaved {
+        what: Enrol,
+        methods: Vec<Registered>,
+    },
+    MethodsConfirmed,
+    /// After a recovery: the methods were last confirmed long ago; ask whether they are right.
+    /// The core opened an enrolment for it, proven by the recovery's two methods.
+    ReconfirmDue {
+        enrolment_id: String,
+        login: LoginName,
+        methods: Vec<Registered>,
+    },
 }
 
 /// Why the core will not go on right now.
@@ -189,6 +244,66 @@ pub enum Effect {
         recovery_id: String,
         why: EndReason,
     },
+    /// Opens a registration and sends a code to the account's work mailbox.
+    BeginEnrolment {
+        login: LoginName,
+    },
+    /// Sends a new code to the work mailbox.
+    ResendWorkCode {
+        enrolment_id: String,
+    },
+    CheckWorkCode {
+        enrolment_id: String,
+        code: OtpCode,
+    },
+    /// Sends a code to a new alternate address or mobile number.
+    SendEnrolCode {
+        enrolment_id: String,
+        target: EnrolTarget,
+    },
+    ResendEnrolCode {
+        enrolment_id: String,
+        what: Enrol,
+    },
+    CheckEnrolCode {
+        enrolment_id: String,
+        what: Enrol,
+        code: OtpCode,
+    },
+    OfferQuestions {
+        enrolment_id: String,
+    },
+    RegisterAnswer {
+        enrolment_id: String,
+        index: usize,
+        question_id: String,
+        answer: SecretText,
+    },
+    CreateTotp {
+        enrolment_id: String,
+    },
+    ConfirmTotp {
+        enrolment_id: String,
+        code: OtpCode,
+    },
+    CheckPushEnrolment {
+        enrolment_id: String,
+    },
+    /// The employee says all registered methods are still right.
+    ConfirmMethods {
+        enrolment_id: String,
+    },
+    EndEnrolment {
+        enrolment_id: String,
+        why: EndReason,
+    },
+}
+
+/// The address or number a registration step verifies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnrolTarget {
+    Email(EmailAddress),
+    Mobile(PhoneNumber),
 }
 
 /// Why a verification call did not get answered.
@@ -213,6 +328,8 @@ impl CallEnd {
 pub enum EndReason {
     Cancelled,
     Expired,
+    /// A registration the employee finished ("done").
+    Finished,
 }
 
 impl EndReason {
@@ -220,6 +337,7 @@ impl EndReason {
         match self {
             EndReason::Cancelled => "cancelled",
             EndReason::Expired => "expired",
+            EndReason::Finished => "done",
         }
     }
 }

@@ -97,6 +97,65 @@ impl Recovery {
     }
 }
 
+/// A method an employee registers themselves (the guide's companion document). SMS and call
+/// share one registration: the mobile number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enrol {
+    Email,
+    Mobile,
+    Questions,
+    Totp,
+    Push,
+}
+
+impl Enrol {
+    pub const ALL: [Enrol; 5] = [
+        Enrol::Email,
+        Enrol::Mobile,
+        Enrol::Questions,
+        Enrol::Totp,
+        Enrol::Push,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Enrol::Email => "email",
+            Enrol::Mobile => "mobile",
+            Enrol::Questions => "questions",
+            Enrol::Totp => "totp",
+            Enrol::Push => "push",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.id() == id)
+    }
+}
+
+/// One line of the registration menu: what is registered, masked, and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    pub what: Enrol,
+    pub registered: bool,
+    /// The masked address or number (`ja*****@pr*****.example`, `*****66`).
+    pub hint: Option<String>,
+    /// Read from the company directory (AD `mobile`, `otherMailbox`), not registered here.
+    pub from_directory: bool,
+}
+
+/// A registration of methods in progress. The core keeps its own record (the `enrolments` table)
+/// of whether the work mailbox was proven; that record, not this copy, authorises each change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registering {
+    pub id: String,
+    pub login: LoginName,
+    /// Empty until the work mailbox is proven.
+    pub methods: Vec<Registered>,
+    /// The methods were last confirmed longer ago than the configured number of days.
+    pub confirm_due: bool,
+}
+
 /// One variant per step of the guide; each carries what that step needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -131,6 +190,38 @@ pub enum State {
     NewPassword { rec: Recovery },
     /// Step 11a: the same password again; `digest` is the core's keyed digest of the first entry.
     ConfirmPassword { rec: Recovery, digest: String },
+    /// Registration: which account.
+    RegAskLogin,
+    /// Registration: waiting for the core to open it and mail the work address.
+    RegStarting { login: LoginName },
+    /// Registration: the code from the work mailbox (`hint`: the masked work address).
+    RegProveWork { reg: Registering, hint: String },
+    /// Registration: what is registered, and what to add or change.
+    RegMenu { reg: Registering },
+    /// Registration: type the new alternate e-mail address.
+    RegEnterEmail { reg: Registering },
+    /// Registration: type the new mobile number.
+    RegEnterMobile { reg: Registering },
+    /// Registration: the code sent to the new address or number.
+    RegEnterCode {
+        reg: Registering,
+        what: Enrol,
+        hint: String,
+    },
+    /// Registration: choose questions from `offered` until three are `chosen`.
+    RegPickQuestions {
+        reg: Registering,
+        offered: Vec<String>,
+        chosen: Vec<String>,
+    },
+    /// Registration: the answer to question `index` of `question_ids`.
+    RegAnswer {
+        reg: Registering,
+        question_ids: Vec<String>,
+        index: usize,
+    },
+    /// Registration: a first code from the authenticator app just set up.
+    RegTotp { reg: Registering },
 }
 
 impl State {
@@ -149,11 +240,28 @@ impl State {
         }
     }
 
+    pub fn registering(&self) -> Option<&Registering> {
+        match self {
+            State::RegProveWork { reg, .. }
+            | State::RegMenu { reg }
+            | State::RegEnterEmail { reg }
+            | State::RegEnterMobile { reg }
+            | State::RegEnterCode { reg, .. }
+            | State::RegPickQuestions { reg, .. }
+            | State::RegAnswer { reg, .. }
+            | State::RegTotp { reg } => Some(reg),
+            _ => None,
+        }
+    }
+
     /// Whether the user's next message is a secret (answer, password).
     pub fn expects_secret(&self) -> bool {
         matches!(
             self,
-            State::Answering { .. } | State::NewPassword { .. } | State::ConfirmPassword { .. }
+            State::Answering { .. }
+                | State::NewPassword { .. }
+                | State::ConfirmPassword { .. }
+                | State::RegAnswer { .. }
         )
     }
 

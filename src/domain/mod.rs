@@ -9,7 +9,7 @@ mod method;
 mod password;
 mod phone;
 
-pub use answer::normalise_answer;
+pub use answer::{normalise_answer, AnswerProblem, NewAnswer, ANSWER_MAX_CHARS, ANSWER_MIN_CHARS};
 pub use code::OtpCode;
 pub(crate) use email::mask_parts as mask_email_parts;
 pub use email::EmailAddress;

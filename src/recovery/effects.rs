@@ -18,22 +18,22 @@ use crate::store::{ChallengeRow, LockScope, RecoveryRow};
 
 /// What the core knows about an account's registered methods.
 #[derive(Default)]
-struct Profile {
-    alternate_email: Option<EmailAddress>,
-    mobile: Option<PhoneNumber>,
-    totp_secret: Option<String>,
-    push_device: Option<String>,
-    answers: Vec<(String, String)>,
+pub(super) struct Profile {
+    pub(super) alternate_email: Option<EmailAddress>,
+    pub(super) mobile: Option<PhoneNumber>,
+    pub(super) totp_secret: Option<String>,
+    pub(super) push_device: Option<String>,
+    pub(super) answers: Vec<(String, String)>,
 }
 
 type Events = anyhow::Result<Vec<Event>>;
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     let bytes: [u8; 16] = rand::rngs::OsRng.gen();
     hex::encode(bytes)
 }
 
-fn hours_left(until: i64, now: i64) -> i64 {
+pub(super) fn hours_left(until: i64, now: i64) -> i64 {
     ((until - now) + 3599) / 3600
 }
 
@@ -87,6 +87,50 @@ impl Core {
             Effect::SwitchToReset { recovery_id } => self.switch_to_reset(ctx, &recovery_id).await,
             Effect::EndRecovery { recovery_id, why } => {
                 self.end_recovery(ctx, &recovery_id, why).await
+            }
+            Effect::BeginEnrolment { login } => self.begin_enrolment(ctx, login).await,
+            Effect::ResendWorkCode { enrolment_id } => {
+                self.resend_work_code(ctx, &enrolment_id).await
+            }
+            Effect::CheckWorkCode { enrolment_id, code } => {
+                self.check_work_code(ctx, &enrolment_id, &code).await
+            }
+            Effect::SendEnrolCode {
+                enrolment_id,
+                target,
+            } => self.send_enrol_code(ctx, &enrolment_id, target).await,
+            Effect::ResendEnrolCode { enrolment_id, what } => {
+                self.resend_enrol_code(ctx, &enrolment_id, what).await
+            }
+            Effect::CheckEnrolCode {
+                enrolment_id,
+                what,
+                code,
+            } => self.check_enrol_code(ctx, &enrolment_id, what, &code).await,
+            Effect::OfferQuestions { enrolment_id } => {
+                self.offer_questions(ctx, &enrolment_id).await
+            }
+            Effect::RegisterAnswer {
+                enrolment_id,
+                index,
+                question_id,
+                answer,
+            } => {
+                self.register_answer(ctx, &enrolment_id, index, &question_id, answer)
+                    .await
+            }
+            Effect::CreateTotp { enrolment_id } => self.create_totp(ctx, &enrolment_id).await,
+            Effect::ConfirmTotp { enrolment_id, code } => {
+                self.confirm_totp(ctx, &enrolment_id, &code).await
+            }
+            Effect::CheckPushEnrolment { enrolment_id } => {
+                self.check_push_enrolment(ctx, &enrolment_id).await
+            }
+            Effect::ConfirmMethods { enrolment_id } => {
+                self.confirm_methods(ctx, &enrolment_id).await
+            }
+            Effect::EndEnrolment { enrolment_id, why } => {
+                self.end_enrolment(ctx, &enrolment_id, why).await
             }
         }
     }
@@ -227,7 +271,11 @@ impl Core {
     }
 
     /// Registered methods: the app's own registrations first, then the directory's attributes.
-    async fn profile(&self, account: &str, dir: Option<&Account>) -> anyhow::Result<Profile> {
+    pub(super) async fn profile(
+        &self,
+        account: &str,
+        dir: Option<&Account>,
+    ) -> anyhow::Result<Profile> {
         let reg = self.store.registration(account).await?.unwrap_or_default();
         let answers = self.store.security_answers(account).await?;
         Ok(Profile {
@@ -333,7 +381,12 @@ impl Core {
         })])
     }
 
-    async fn pause_chat_user(&self, ctx: &TurnCtx<'_>, account: &str, why: &str) -> Events {
+    pub(super) async fn pause_chat_user(
+        &self,
+        ctx: &TurnCtx<'_>,
+        account: &str,
+        why: &str,
+    ) -> Events {
         let until = ctx.now + self.rules.lockout_secs;
         self.store
             .set_lockout(LockScope::ChatUser, &ctx.chat.user, until)
@@ -352,11 +405,13 @@ impl Core {
         })])
     }
 
-    /// The throttles in front of every send (code, call, push). `None`: go ahead.
-    async fn send_refused(
+    /// The throttles in front of every send (code, call, push) for `account` in the recovery or
+    /// enrolment `request_id`. `None`: go ahead.
+    pub(super) async fn send_refused(
         &self,
         ctx: &TurnCtx<'_>,
-        r: &RecoveryRow,
+        account: &str,
+        request_id: &str,
         method: Method,
     ) -> anyhow::Result<Option<Vec<Event>>> {
         let rules = &self.rules;
@@ -369,7 +424,7 @@ impl Core {
                 hours: hours_left(until, ctx.now),
             })]));
         }
-        if let Some(last) = store.last_send(&r.id, method.id()).await? {
+        if let Some(last) = store.last_send(request_id, method.id()).await? {
             let wait = rules.resend_interval_secs - (ctx.now - last);
             if wait > 0 {
                 return Ok(Some(vec![Event::Refused(Refusal::TooSoon {
@@ -383,13 +438,12 @@ impl Core {
             >= rules.max_sends_per_chat_user
         {
             return Ok(Some(
-                self.pause_chat_user(ctx, &r.account, "too_many_sends")
-                    .await?,
+                self.pause_chat_user(ctx, account, "too_many_sends").await?,
             ));
         }
         if method == Method::Email {
             if let Some(until) = store
-                .lockout_until(LockScope::Email, &r.account, ctx.now)
+                .lockout_until(LockScope::Email, account, ctx.now)
                 .await?
             {
                 return Ok(Some(vec![Event::Refused(Refusal::EmailCapReached {
@@ -397,23 +451,14 @@ impl Core {
                 })]));
             }
             if store
-                .sends_for_account(&r.account, method.id(), ctx.now - rules.email_window_secs)
+                .sends_for_account(account, method.id(), ctx.now - rules.email_window_secs)
                 .await?
                 >= rules.max_emails
             {
                 let until = ctx.now + rules.lockout_secs;
-                store
-                    .set_lockout(LockScope::Email, &r.account, until)
+                store.set_lockout(LockScope::Email, account, until).await?;
+                self.audit(ctx, account, "email_blocked", Some(method), "blocked", None)
                     .await?;
-                self.audit(
-                    ctx,
-                    &r.account,
-                    "email_blocked",
-                    Some(method),
-                    "blocked",
-                    None,
-                )
-                .await?;
                 return Ok(Some(vec![Event::Refused(Refusal::EmailCapReached {
                     hours: hours_left(until, ctx.now),
                 })]));
@@ -421,7 +466,7 @@ impl Core {
         }
         if method == Method::Push
             && store
-                .sends_for_account(&r.account, method.id(), ctx.now - rules.push_window_secs)
+                .sends_for_account(account, method.id(), ctx.now - rules.push_window_secs)
                 .await?
                 >= rules.max_pushes
         {
@@ -497,7 +542,7 @@ impl Core {
         } else {
             None
         };
-        if let Some(refused) = self.send_refused(ctx, &r, method).await? {
+        if let Some(refused) = self.send_refused(ctx, &r.account, &r.id, method).await? {
             self.audit(
                 ctx,
                 &r.account,
@@ -663,7 +708,7 @@ impl Core {
             Ok(n) => n,
             Err(events) => return Ok(events),
         };
-        if let Some(refused) = self.send_refused(ctx, &r, method).await? {
+        if let Some(refused) = self.send_refused(ctx, &r.account, &r.id, method).await? {
             self.audit(
                 ctx,
                 &r.account,
@@ -727,7 +772,7 @@ impl Core {
             Ok(r) => r,
             Err(events) => return Ok(events),
         };
-        if let Some(refused) = self.send_refused(ctx, &r, method).await? {
+        if let Some(refused) = self.send_refused(ctx, &r.account, &r.id, method).await? {
             self.audit(
                 ctx,
                 &r.account,
@@ -1186,6 +1231,7 @@ impl Core {
         match notice {
             Notice::PasswordReset => self.metrics.reset(),
             Notice::Unlocked => self.metrics.unlock(),
+            Notice::MethodsChanged => {}
         }
         self.store.close_recovery(&r.id, "done", ctx.now).await?;
         let cancelled = self
@@ -1219,7 +1265,9 @@ impl Core {
             )
             .await?;
         }
-        Ok(vec![done])
+        let mut events = vec![done];
+        events.extend(self.reconfirm_after_recovery(ctx, login).await?);
+        Ok(events)
     }
 
     /// "Account locked" on a directory that cannot unlock: the verified recovery sets a new

@@ -15,6 +15,9 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone)]
 pub struct Keys {
     master: [u8; 32],
+    /// Keys replaced by a rotation: stored secrets still decrypt with them until `admin rekey`
+    /// has re-encrypted everything with `master` (see the README, "Rotating the server key").
+    previous: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -25,26 +28,36 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn from_bytes(master: [u8; 32]) -> Self {
-        Self { master }
+        Self {
+            master,
+            previous: Vec::new(),
+        }
     }
 
     pub fn random() -> Self {
         let mut master = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut master);
-        Self { master }
+        Self::from_bytes(master)
+    }
+
+    /// Adds the keys in `paths` (hex files, as the key file) as previous keys: stored secrets
+    /// that do not decrypt with the current key are tried with these.
+    pub fn with_previous(mut self, paths: &[std::path::PathBuf]) -> anyhow::Result<Self> {
+        for path in paths {
+            self.previous.push(read_key(path)?);
+        }
+        Ok(self)
+    }
+
+    /// Whether `stored` decrypts with the current key (not only with a previous one).
+    pub fn is_current(&self, stored: &str) -> bool {
+        decrypt_with(&self.master, stored).is_ok()
     }
 
     /// Reads the hex key at `path`, creating it (mode 0600) on first start.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .with_context(|| format!("key file {} is not hex", path.display()))?;
-                let Ok(master) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-                    bail!("key file {} must hold 32 bytes", path.display());
-                };
-                Ok(Self { master })
-            }
+            Ok(text) => Ok(Self::from_bytes(parse_key(path, &text)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let keys = Self::random();
                 write_private(path, &hex::encode(keys.master))
@@ -56,15 +69,7 @@ impl Keys {
     }
 
     fn mac(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m =
-            <HmacSha256 as Mac>::new_from_slice(&self.master).expect("HMAC accepts any key length");
-        m.update(purpose.as_bytes());
-        for p in parts {
-            // Length-prefixed, so ("ab","c") and ("a","bc") differ.
-            m.update(&(p.len() as u64).to_be_bytes());
-            m.update(p);
-        }
-        m.finalize().into_bytes().into()
+        mac_with(&self.master, purpose, parts)
     }
 
     /// Keyed hash of a one-time secret bound to its challenge.
@@ -88,6 +93,8 @@ impl Keys {
         self.mac("decoy", &[login.as_bytes()])
     }
 
+    /// ChaCha20-Poly1305 with a key derived from the current server key; a fresh random nonce
+    /// per secret. Stored as hex(nonce || ciphertext || tag).
     pub fn encrypt(&self, plaintext: &[u8]) -> String {
         let cipher = ChaCha20Poly1305::new(&self.mac("stored-secret", &[]).into());
         let mut nonce = [0u8; 12];
@@ -100,16 +107,52 @@ impl Keys {
         hex::encode(out)
     }
 
+    /// Decrypts with the current key, or else with a previous one (during a key rotation).
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<Vec<u8>> {
-        let bytes = hex::decode(stored).context("stored secret is not hex")?;
-        if bytes.len() < 12 {
-            bail!("stored secret too short");
+        match decrypt_with(&self.master, stored) {
+            Ok(plain) => Ok(plain),
+            Err(first) => self
+                .previous
+                .iter()
+                .find_map(|k| decrypt_with(k, stored).ok())
+                .ok_or(first),
         }
-        let cipher = ChaCha20Poly1305::new(&self.mac("stored-secret", &[]).into());
-        cipher
-            .decrypt(Nonce::from_slice(&bytes[..12]), &bytes[12..])
-            .map_err(|_| anyhow::anyhow!("stored secret does not decrypt with this server key"))
     }
+}
+
+fn mac_with(key: &[u8; 32], purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    m.update(purpose.as_bytes());
+    for p in parts {
+        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+        m.update(&(p.len() as u64).to_be_bytes());
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+fn decrypt_with(key: &[u8; 32], stored: &str) -> anyhow::Result<Vec<u8>> {
+    let bytes = hex::decode(stored).context("stored secret is not hex")?;
+    if bytes.len() < 12 {
+        bail!("stored secret too short");
+    }
+    let cipher = ChaCha20Poly1305::new(&mac_with(key, "stored-secret", &[]).into());
+    cipher
+        .decrypt(Nonce::from_slice(&bytes[..12]), &bytes[12..])
+        .map_err(|_| anyhow::anyhow!("stored secret does not decrypt with the server key"))
+}
+
+fn parse_key(path: &Path, text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim())
+        .with_context(|| format!("key file {} is not hex", path.display()))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| anyhow::anyhow!("key file {} must hold 32 bytes", path.display()))
+}
+
+fn read_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    parse_key(path, &text)
 }
 
 /// Constant-time equality of two hex digests.
@@ -153,6 +196,22 @@ mod tests {
         assert_eq!(k.decrypt(&stored).unwrap(), b"totp secret");
         assert!(Keys::random().decrypt(&stored).is_err());
         assert!(k.decrypt("zz").is_err());
+    }
+
+    #[test]
+    fn a_previous_key_still_decrypts_until_secrets_are_re_encrypted() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_path = dir.path().join("old.key");
+        let old = Keys::load_or_create(&old_path).unwrap();
+        let stored = old.encrypt(b"totp secret");
+        let new = Keys::random();
+        assert!(new.decrypt(&stored).is_err());
+        let rotating = new.clone().with_previous(&[old_path]).unwrap();
+        assert_eq!(rotating.decrypt(&stored).unwrap(), b"totp secret");
+        assert!(!rotating.is_current(&stored));
+        let again = rotating.encrypt(&rotating.decrypt(&stored).unwrap());
+        assert!(rotating.is_current(&again));
+        assert_eq!(new.decrypt(&again).unwrap(), b"totp secret");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod breach;
 mod clock;
 mod decoy;
 mod effects;
+mod enrolment;
 mod keys;
 mod rules;
 mod totp;
@@ -121,6 +122,30 @@ pub struct Core {
     outbound: Mutex<HashMap<String, Arc<dyn Outbound>>>,
     /// One turn at a time per conversation within this process.
     turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each security question as shown, in every language: a new answer may not be in it.
+    question_texts: HashMap<String, Vec<String>>,
+}
+
+/// The text of every known security question in both languages.
+fn question_texts() -> HashMap<String, Vec<String>> {
+    let l10n = match crate::i18n::Localizer::new() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "locales do not load: answers are not checked against questions");
+            return HashMap::new();
+        }
+    };
+    dialogue::QUESTION_IDS
+        .iter()
+        .map(|id| {
+            let t = dialogue::question_message(id);
+            let texts = [Lang::Nl, Lang::En]
+                .into_iter()
+                .filter_map(|lang| l10n.try_text(lang, &t).ok())
+                .collect();
+            (id.to_string(), texts)
+        })
+        .collect()
 }
 
 /// What an effect needs to know about the turn it runs in.
@@ -155,6 +180,7 @@ impl Core {
             breach,
             outbound: Mutex::new(HashMap::new()),
             turn_locks: Mutex::new(HashMap::new()),
+            question_texts: question_texts(),
         }
     }
 

@@ -33,6 +33,13 @@ pub struct Rules {
     /// Base URL of a Have I Been Pwned range API (`https://api.pwnedpasswords.com`); `None`:
     /// no breached-password check.
     pub breach_check_url: Option<String>,
+    /// The security questions registration offers (ids of [`crate::dialogue::QUESTION_IDS`]).
+    pub registration_questions: Vec<String>,
+    /// An employee whose methods were last confirmed longer ago is asked whether they are still
+    /// right (default 180 days).
+    pub reconfirm_after_secs: i64,
+    /// The issuer an authenticator app shows next to the account (`otpauth://` issuer).
+    pub totp_issuer: String,
 }
 
 impl Default for Rules {
@@ -55,6 +62,12 @@ impl Default for Rules {
             totp_skew_steps: 1,
             password: PasswordPolicy::default(),
             breach_check_url: None,
+            registration_questions: crate::dialogue::QUESTION_IDS
+                .iter()
+                .map(|q| q.to_string())
+                .collect(),
+            reconfirm_after_secs: 180 * 24 * 60 * 60,
+            totp_issuer: "sspr-bot".into(),
         }
     }
 }

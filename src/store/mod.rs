@@ -6,6 +6,7 @@
 
 mod audit;
 mod conversations;
+mod enrolments;
 mod recoveries;
 mod registrations;
 mod throttles;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::AuditRow;
+pub use enrolments::{EnrolmentChallenge, EnrolmentRow, RegField, RegistrationTimes};
 pub use recoveries::{ChallengeRow, RecoveryRow};
 pub use registrations::Registration;
 pub use throttles::LockScope;

@@ -5,6 +5,7 @@ mod slapd;
 mod support;
 
 mod admin;
+mod admin_report;
 mod chat_ldap;
 mod cli;
 mod console;
@@ -15,6 +16,7 @@ mod graph;
 mod ldap;
 mod properties;
 mod push;
+mod registration;
 mod restart;
 mod rules;
 mod serve;

@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sspr_bot::dialogue::{
-    step, CallEnd, Conversation, DirectoryRule, Effect, Event, Input, Lang, Offer, Refusal, Reply,
-    State, QUESTION_IDS,
+    step, CallEnd, Conversation, DirectoryRule, Effect, Enrol, EnrolTarget, Event, Input, Lang,
+    Offer, QrCode, Refusal, Registered, Reply, State, QUESTION_IDS,
 };
 use sspr_bot::domain::{Method, PolicyViolation, Reason};
 use sspr_bot::recovery::PhoneAnswer;
@@ -29,7 +29,18 @@ use crate::support::{
 const UNKNOWN: &str = "unknown@bedrijf.nl";
 
 /// Every button id the engine hands out, plus a few near misses.
-const BUTTON_IDS: [&str; 22] = [
+const BUTTON_IDS: [&str; 33] = [
+    "register",
+    "reg:email",
+    "reg:mobile",
+    "reg:questions",
+    "reg:totp",
+    "reg:push",
+    "reg:confirm",
+    "reg:done",
+    "reg:menu",
+    "q:birth_city",
+    "q:no_such_question",
     "reason:forgot",
     "reason:locked",
     "method:email",
@@ -56,7 +67,10 @@ const BUTTON_IDS: [&str; 22] = [
 ];
 
 /// Words a user may type at any step: greetings, commands, reasons, method names, numbers.
-const WORDS: [&str; 40] = [
+const WORDS: [&str; 43] = [
+    "/registreren",
+    "/register",
+    "registreren",
     "hoi",
     "/start",
     "start",
@@ -165,6 +179,19 @@ fn hint_for(m: Method) -> Option<String> {
         Method::Sms | Method::Call => Some("*****66".into()),
         _ => None,
     }
+}
+
+/// A registration overview in which `done` are registered.
+fn registered(done: &[Enrol]) -> Vec<Registered> {
+    Enrol::ALL
+        .into_iter()
+        .map(|what| Registered {
+            what,
+            registered: done.contains(&what),
+            hint: None,
+            from_directory: false,
+        })
+        .collect()
 }
 
 fn all_offers(methods: &[Method]) -> Vec<Offer> {
@@ -379,6 +406,8 @@ struct Walk {
     steps: usize,
     /// Reset or unlock effects seen (coverage).
     finals: usize,
+    /// Registration menus reached after a saved method (coverage).
+    registered: usize,
 }
 
 impl Walk {
@@ -393,6 +422,7 @@ impl Walk {
             next_id: 0,
             steps: 0,
             finals: 0,
+            registered: 0,
         }
     }
 
@@ -486,9 +516,21 @@ impl Walk {
             State::Answering { .. } | State::NewPassword { .. } | State::ConfirmPassword { .. } => {
                 (Input::Text(secret.clone()), Some(secret))
             }
-            State::Starting { .. } | State::AwaitCall { .. } | State::AwaitPush { .. } => {
-                return None
+            State::Starting { .. }
+            | State::AwaitCall { .. }
+            | State::AwaitPush { .. }
+            | State::RegStarting { .. } => return None,
+            State::RegAskLogin => (Input::Text(JAN.into()), None),
+            State::RegProveWork { .. } | State::RegEnterCode { .. } | State::RegTotp { .. } => {
+                (Input::Text(code.clone()), Some(code))
             }
+            State::RegMenu { .. } | State::RegPickQuestions { .. } => {
+                let id = self.last_buttons.get(k % self.last_buttons.len().max(1))?;
+                (Input::Button(id.clone()), None)
+            }
+            State::RegEnterEmail { .. } => (Input::Text("jan@privemail.example".into()), None),
+            State::RegEnterMobile { .. } => (Input::Text("+31612345678".into()), None),
+            State::RegAnswer { .. } => (Input::Text(secret.clone()), Some(secret)),
         };
         self.secrets.extend(secret);
         Some(input)
@@ -564,7 +606,86 @@ impl Walk {
                     true => Event::SwitchedToReset,
                     false => Event::Unavailable,
                 },
-                Effect::EndRecovery { .. } => continue,
+                Effect::EndRecovery { .. } | Effect::EndEnrolment { .. } => continue,
+                Effect::BeginEnrolment { .. } => Event::EnrolmentStarted {
+                    enrolment_id: self.fresh_id(),
+                    hint: "j.*****@be*****.nl".into(),
+                },
+                Effect::ResendWorkCode { .. } => match ok {
+                    true => Event::EnrolmentStarted {
+                        enrolment_id: self.fresh_id(),
+                        hint: "j.*****@be*****.nl".into(),
+                    },
+                    false => Event::Refused(Refusal::TooSoon { seconds: 42 }),
+                },
+                Effect::CheckWorkCode { .. } => match ok {
+                    true => Event::MethodsShown {
+                        methods: registered(&[Enrol::Email]),
+                        confirm_due: true,
+                    },
+                    false => Event::EnrolCodeWrong,
+                },
+                Effect::SendEnrolCode { target, .. } => {
+                    let what = match target {
+                        EnrolTarget::Email(_) => Enrol::Email,
+                        EnrolTarget::Mobile(_) => Enrol::Mobile,
+                    };
+                    match ok {
+                        true => Event::EnrolCodeSent {
+                            what,
+                            hint: "*****78".into(),
+                        },
+                        false => Event::EnrolTargetRefused { what },
+                    }
+                }
+                Effect::ResendEnrolCode { what, .. } => match ok {
+                    true => Event::EnrolCodeSent {
+                        what,
+                        hint: "*****78".into(),
+                    },
+                    false => Event::Refused(Refusal::ChallengeExpired),
+                },
+                Effect::CheckEnrolCode { what, .. } => match ok {
+                    true => Event::MethodSaved {
+                        what,
+                        methods: registered(&[Enrol::Email, what]),
+                    },
+                    false => Event::EnrolCodeWrong,
+                },
+                Effect::OfferQuestions { .. } => match ok {
+                    true => Event::QuestionsOffered {
+                        question_ids: QUESTION_IDS[..5].iter().map(|s| s.to_string()).collect(),
+                    },
+                    false => Event::Unavailable,
+                },
+                Effect::RegisterAnswer { index, .. } => match (ok, index) {
+                    (true, 0 | 1) => Event::AnswerTaken,
+                    (true, _) => Event::MethodSaved {
+                        what: Enrol::Questions,
+                        methods: registered(&[Enrol::Questions]),
+                    },
+                    (false, _) => Event::AnswerRefused {
+                        problem: sspr_bot::domain::AnswerProblem::Duplicate,
+                    },
+                },
+                Effect::CreateTotp { .. } => Event::TotpCreated {
+                    qr: QrCode("otpauth://totp/x?secret=AAAA".into()),
+                },
+                Effect::ConfirmTotp { .. } => match ok {
+                    true => Event::MethodSaved {
+                        what: Enrol::Totp,
+                        methods: registered(&[Enrol::Totp]),
+                    },
+                    false => Event::EnrolCodeWrong,
+                },
+                Effect::CheckPushEnrolment { .. } => match ok {
+                    true => Event::MethodSaved {
+                        what: Enrol::Push,
+                        methods: registered(&[Enrol::Push]),
+                    },
+                    false => Event::PushNotEnrolled,
+                },
+                Effect::ConfirmMethods { .. } => Event::MethodsConfirmed,
             };
             return Some(ev);
         }
@@ -594,6 +715,11 @@ impl Walk {
             }
         }
 
+        if matches!(input, Input::Event(Event::MethodSaved { .. }))
+            && before.state.registering().is_some()
+        {
+            self.registered += 1;
+        }
         let out = step(before.clone(), input.clone(), self.now);
         let ctx = || format!("step {n}: {input:?}\nbefore: {:?}", before.state);
 
@@ -700,6 +826,28 @@ proptest! {
     ) {
         run_engine(&acts)?;
     }
+}
+
+/// Random walks must also reach the registration steps now and then.
+#[test]
+fn engine_random_walks_reach_registration() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let strategy = walk();
+    let mut reached = 0;
+    for _ in 0..512 {
+        let acts = strategy.new_tree(&mut runner).unwrap().current();
+        let walk = run_engine(&acts).unwrap();
+        reached += usize::from(walk.registered > 0);
+    }
+    assert!(
+        reached >= 5,
+        "only {reached} of 512 walks saved a registration"
+    );
 }
 
 /// The random walk must actually reach the final step now and then, or the property above is
@@ -1128,6 +1276,18 @@ impl CoreWalk {
                 Some(pw) => self.password(pw).await,
                 None => self.password(password.to_string()).await,
             },
+            // Registration is covered by tests/it/registration.rs; a walk that wanders into it
+            // leaves again.
+            State::RegAskLogin
+            | State::RegStarting { .. }
+            | State::RegProveWork { .. }
+            | State::RegMenu { .. }
+            | State::RegEnterEmail { .. }
+            | State::RegEnterMobile { .. }
+            | State::RegEnterCode { .. }
+            | State::RegPickQuestions { .. }
+            | State::RegAnswer { .. }
+            | State::RegTotp { .. } => self.press("cancel").await,
         }
     }
 
