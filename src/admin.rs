@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 
 use crate::directory::{Account, DirectoryError};
 use crate::domain::{EmailAddress, LoginName, Method, PhoneNumber};
-use crate::store::{AuditRow, Registration, Store};
+use crate::recovery::Keys;
+use crate::store::{AuditRow, RegField, Store};
 
 /// The header an import file must start with.
 pub const IMPORT_HEADER: [&str; 3] = ["login", "alternate_email", "mobile"];
@@ -112,21 +113,18 @@ pub async fn import(
         return Ok(report);
     }
     for row in good {
-        let mut reg = store
-            .registration(row.login.as_str())
-            .await?
-            .unwrap_or_else(|| Registration {
-                account: row.login.to_string(),
-                ..Registration::default()
-            });
+        let account = row.login.as_str();
         if let Some(e) = row.alternate_email {
-            reg.alternate_email = Some(e.to_string());
+            store
+                .set_registered(account, RegField::AlternateEmail, Some(e.as_str()), now)
+                .await?;
         }
         if let Some(m) = row.mobile {
-            reg.mobile = Some(m.to_string());
+            store
+                .set_registered(account, RegField::Mobile, Some(m.as_str()), now)
+                .await?;
         }
-        store.upsert_registration(&reg, now).await?;
-        audit(store, row.login.as_str(), "registration_imported", now).await?;
+        audit(store, account, "registration_imported", now).await?;
         report.imported += 1;
     }
     Ok(report)
@@ -282,15 +280,22 @@ pub async fn show(store: &Store, login: &LoginName) -> anyhow::Result<Option<Str
     )?;
     writeln!(out, "push approval:      {}", registered(s.push))?;
     writeln!(out, "security answers:   {}", s.security_answers)?;
-    if let Some(t) = s
-        .updated_at
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-    {
-        writeln!(
-            out,
-            "last changed:       {}",
-            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )?;
+    if let Some(t) = store.registration_times(login.as_str()).await? {
+        for (label, at) in [
+            ("alternate e-mail registered:", t.alternate_email_at),
+            ("mobile registered:          ", t.mobile_at),
+            ("authenticator registered:   ", t.totp_at),
+            ("push registered:            ", t.push_at),
+            ("questions registered:       ", t.questions_at),
+            ("last confirmed by employee: ", t.confirmed_at),
+        ] {
+            if let Some(at) = at {
+                writeln!(out, "{label} {}", rfc3339(at))?;
+            }
+        }
+    }
+    if let Some(t) = s.updated_at {
+        writeln!(out, "last changed:       {}", rfc3339(t))?;
     }
     writeln!(
         out,
@@ -302,6 +307,83 @@ pub async fn show(store: &Store, login: &LoginName) -> anyhow::Result<Option<Str
         }
     )?;
     Ok(Some(out))
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// What `admin rekey` did with the stored authenticator secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rekeyed {
+    /// Decrypted with a previous key and stored again with the current one.
+    pub re_encrypted: usize,
+    /// Already encrypted with the current key.
+    pub current: usize,
+    /// Accounts whose secret decrypts with none of the keys (left as they are).
+    pub unreadable: Vec<String>,
+}
+
+/// Re-encrypts every stored authenticator secret (registered, and waiting for its first code)
+/// with the current server key; `keys` holds the previous keys to read the old ones.
+pub async fn rekey(store: &Store, keys: &Keys, now: i64) -> anyhow::Result<Rekeyed> {
+    let mut done = Rekeyed::default();
+    let registered: Vec<(String, String)> = sqlx::query_as(
+        "SELECT account, totp_secret FROM registrations WHERE totp_secret IS NOT NULL ORDER BY account",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("reading registered authenticator secrets")?;
+    for (account, stored) in registered {
+        if keys.is_current(&stored) {
+            done.current += 1;
+            continue;
+        }
+        let Ok(plain) = keys.decrypt(&stored) else {
+            done.unreadable.push(account);
+            continue;
+        };
+        sqlx::query(
+            "UPDATE registrations SET totp_secret = ? WHERE account = ? AND totp_secret = ?",
+        )
+        .bind(keys.encrypt(&plain))
+        .bind(&account)
+        .bind(&stored)
+        .execute(store.pool())
+        .await
+        .context("storing a re-encrypted secret")?;
+        audit(store, &account, "secret_re_encrypted", now).await?;
+        done.re_encrypted += 1;
+    }
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, secret FROM enrolment_challenges
+         WHERE kind = 'totp' AND closed_at IS NULL AND secret IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("reading authenticator secrets waiting for their first code")?;
+    for (id, stored) in pending {
+        if keys.is_current(&stored) {
+            continue;
+        }
+        match keys.decrypt(&stored) {
+            Ok(plain) => {
+                sqlx::query("UPDATE enrolment_challenges SET secret = ? WHERE id = ?")
+                    .bind(keys.encrypt(&plain))
+                    .bind(&id)
+                    .execute(store.pool())
+                    .await
+                    .context("storing a re-encrypted pending secret")?;
+            }
+            // A registration in progress simply starts over with a new QR code.
+            Err(_) => {
+                store.close_enrolment_challenge(&id, "expired", now).await?;
+            }
+        }
+    }
+    Ok(done)
 }
 
 fn registered(b: bool) -> &'static str {
@@ -343,23 +425,16 @@ pub async fn clear(
     now: i64,
 ) -> anyhow::Result<bool> {
     let account = login.as_str();
-    let column = match what {
-        Some(Clearable::Email) => Some("alternate_email"),
-        Some(Clearable::Mobile) => Some("mobile"),
-        Some(Clearable::Totp) => Some("totp_secret"),
-        Some(Clearable::Push) => Some("push_device"),
+    let field = match what {
+        Some(Clearable::Email) => Some(RegField::AlternateEmail),
+        Some(Clearable::Mobile) => Some(RegField::Mobile),
+        Some(Clearable::Totp) => Some(RegField::Totp),
+        Some(Clearable::Push) => Some(RegField::Push),
         Some(Clearable::Questions) | None => None,
     };
     let mut changed = 0;
-    if let Some(column) = column {
-        changed += sqlx::query(&format!(
-            "UPDATE registrations SET {column} = NULL, updated_at = ? WHERE account = ?"
-        ))
-        .bind(now)
-        .bind(account)
-        .execute(store.pool())
-        .await?
-        .rows_affected();
+    if let Some(field) = field {
+        changed += store.clear_registered(account, field, now).await?;
     }
     if matches!(what, Some(Clearable::Questions) | None) {
         changed += sqlx::query("DELETE FROM security_answers WHERE account = ?")
@@ -367,6 +442,10 @@ pub async fn clear(
             .execute(store.pool())
             .await?
             .rows_affected();
+        sqlx::query("UPDATE registrations SET questions_at = NULL WHERE account = ?")
+            .bind(account)
+            .execute(store.pool())
+            .await?;
     }
     if what.is_none() {
         changed += sqlx::query("DELETE FROM registrations WHERE account = ?")

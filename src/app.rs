@@ -44,6 +44,8 @@ pub struct Settings {
     /// Set: every method goes to this development outbox. Unset: the real providers.
     pub outbox: Option<PathBuf>,
     pub key_file: PathBuf,
+    /// Keys replaced by a rotation, still tried for stored secrets (`security.previous_key_files`).
+    pub previous_key_files: Vec<PathBuf>,
     pub seed_demo: bool,
 }
 
@@ -56,6 +58,7 @@ impl Settings {
                 .key_file
                 .clone()
                 .unwrap_or_else(|| default_key_path(&db)),
+            previous_key_files: config.security.previous_key_files.clone(),
             outbox: config.providers.outbox.clone(),
             seed_demo: config.directory.seed_demo,
             db,
@@ -234,7 +237,9 @@ impl App {
         rules: Rules,
     ) -> anyhow::Result<Self> {
         let store = Store::open(&settings.db).await?;
-        let keys = Keys::load_or_create(&settings.key_file)?;
+        let keys = Keys::load_or_create(&settings.key_file)?
+            .with_previous(&settings.previous_key_files)
+            .context("[security] previous_key_files")?;
         let (directory, embedded) = match directory {
             Some(external) => (external, None),
             None => {

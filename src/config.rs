@@ -334,6 +334,11 @@ pub struct SecurityConfig {
     /// The server key (32 random bytes, hex), created on first start. Default: beside the
     /// SQLite database, named after it with `.key` appended.
     pub key_file: Option<PathBuf>,
+    /// Keys replaced by a rotation (hex files like `key_file`): stored authenticator secrets that
+    /// do not decrypt with the current key are tried with these until `admin rekey` has
+    /// re-encrypted them. See the README, "Rotating the server key".
+    #[serde(default)]
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

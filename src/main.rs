@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, value_parser = parse_lang)]
         lang: Option<Lang>,
     },
-    /// Registered verification methods: import, export, show, clear, report.
+    /// Registered verification methods: import, export, show, clear, report, rekey.
     Admin {
         /// The SQLite database of the embedded default.
         #[arg(long, default_value = "sspr.db", conflicts_with = "config")]
@@ -120,6 +120,13 @@ enum AdminAction {
     Clear { upn: String, method: Option<String> },
     /// How many accounts can recover on their own.
     Report,
+    /// Re-encrypt every stored authenticator secret with the current server key, reading old
+    /// ones with the previous keys (see the README, "Rotating the server key").
+    Rekey {
+        /// A previous key file (repeatable); `security.previous_key_files` are used too.
+        #[arg(long = "previous-key-file")]
+        previous_key_files: Vec<PathBuf>,
+    },
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -250,6 +257,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         Ok(())
                     } else {
                         anyhow::bail!("{upn}: nothing registered to clear")
+                    }
+                }
+                AdminAction::Rekey { previous_key_files } => {
+                    let (key_file, mut previous) = match &config {
+                        Some(c) => {
+                            let settings = app::Settings::from_config(c)?;
+                            (settings.key_file, settings.previous_key_files)
+                        }
+                        None => (app::default_key_path(&db), Vec::new()),
+                    };
+                    previous.extend(previous_key_files);
+                    let keys = sspr_bot::recovery::Keys::load_or_create(&key_file)?
+                        .with_previous(&previous)?;
+                    let done = admin::rekey(&store, &keys, now).await?;
+                    println!("re-encrypted with the current key: {}", done.re_encrypted);
+                    println!("already with the current key:      {}", done.current);
+                    println!(
+                        "readable with no key:              {}",
+                        done.unreadable.len()
+                    );
+                    for account in &done.unreadable {
+                        eprintln!("{account}: the authenticator secret decrypts with none of the keys; it stays as it is (clear it and let the employee register again)");
+                    }
+                    if done.unreadable.is_empty() {
+                        Ok(())
+                    } else {
+                        anyhow::bail!("{} secrets could not be read", done.unreadable.len())
                     }
                 }
                 AdminAction::Report => {

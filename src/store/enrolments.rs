@@ -296,6 +296,26 @@ impl Store {
         Ok(())
     }
 
+    /// Removes one registered method; the number of rows changed.
+    pub async fn clear_registered(
+        &self,
+        account: &str,
+        field: RegField,
+        now: i64,
+    ) -> anyhow::Result<u64> {
+        let (column, at) = field.columns();
+        Ok(sqlx::query(&format!(
+            "UPDATE registrations SET {column} = NULL, {at} = NULL, updated_at = ?
+             WHERE account = ? AND {column} IS NOT NULL"
+        ))
+        .bind(now)
+        .bind(account)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("clearing registered {column}"))?
+        .rows_affected())
+    }
+
     /// Replaces all security answers of `account` with `answers` (question id, argon2id hash).
     pub async fn replace_security_answers(
         &self,

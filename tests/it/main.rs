@@ -13,6 +13,7 @@ mod email;
 mod enumeration;
 mod fake_telegram;
 mod graph;
+mod key_rotation;
 mod ldap;
 mod properties;
 mod push;

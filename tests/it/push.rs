@@ -948,6 +948,7 @@ async fn a_push_waiting_when_the_process_stopped_is_resumed_after_a_restart() {
         db: t.db.clone(),
         outbox: Some(t.outbox.clone()),
         key_file: sspr_bot::app::default_key_path(&t.db),
+        previous_key_files: Vec::new(),
         seed_demo: true,
     };
     let l10n = Arc::new(Localizer::new().unwrap());

@@ -110,6 +110,7 @@ impl TestApp {
             db: db.clone(),
             outbox: Some(outbox.clone()),
             key_file: default_key_path(&db),
+            previous_key_files: Vec::new(),
             seed_demo: true,
         };
         let localizer = Arc::new(Localizer::new().unwrap());
