@@ -12,7 +12,7 @@ use crate::app::Settings;
 use crate::directory::EmbeddedDirectory;
 use crate::domain::{normalise_answer, LoginName};
 use crate::recovery::{Clock, Keys, Rules};
-use crate::store::{Registration, Store};
+use crate::store::{RegField, Store};
 
 /// A demo account as documented in the README.
 pub struct DemoAccount {
@@ -84,6 +84,12 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
     },
 ];
 
+/// A new employee in the demo directory with nothing registered yet: the one to try
+/// `/registreren` with.
+pub const SANNE: &str = "s.jansen@bedrijf.nl";
+const SANNE_NAME: &str = "Sanne Jansen";
+const SANNE_DEPARTMENT: &str = "Marketing";
+
 /// The outbox path used when none is given: `outbox.jsonl` beside the database.
 pub fn default_outbox(db: &Path) -> PathBuf {
     db.parent()
@@ -104,6 +110,7 @@ pub async fn open(
             db: db.to_path_buf(),
             outbox: Some(outbox.to_path_buf()),
             key_file: crate::app::default_key_path(db),
+            previous_key_files: Vec::new(),
             seed_demo: true,
         },
         clock,
@@ -128,6 +135,13 @@ pub async fn seed_if_empty(
     for a in &ACCOUNTS {
         seed_account(store, directory, keys, a, now).await?;
     }
+    let sanne = LoginName::parse(SANNE).context("demo login")?;
+    directory
+        .put_account(&sanne, SANNE_NAME, &random_password(), false, false, false)
+        .await?;
+    directory
+        .set_department(&sanne, Some(SANNE_DEPARTMENT))
+        .await?;
     Ok(true)
 }
 
@@ -139,36 +153,47 @@ async fn seed_account(
     now: i64,
 ) -> anyhow::Result<()> {
     let login = LoginName::parse(a.login).context("demo login")?;
-    // Nobody knows the demo accounts' current passwords: the demo is about replacing them.
-    let initial: String = {
-        use rand::Rng;
-        let bytes: [u8; 24] = rand::rngs::OsRng.gen();
-        hex::encode(bytes)
-    };
     directory
-        .put_account(&login, a.display_name, &initial, a.locked, false, a.admin)
+        .put_account(
+            &login,
+            a.display_name,
+            &random_password(),
+            a.locked,
+            false,
+            a.admin,
+        )
         .await?;
     directory.set_department(&login, Some(a.department)).await?;
     let secret = totp_rs::Secret::Encoded(a.totp_secret_base32.to_string())
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("demo TOTP secret: {e:?}"))?;
-    store
-        .upsert_registration(
-            &Registration {
-                account: login.as_str().to_string(),
-                alternate_email: Some(a.alternate_email.to_string()),
-                mobile: a.mobile.map(str::to_string),
-                totp_secret: Some(keys.encrypt(&secret)),
-                push_device: a.push_device.map(str::to_string),
-            },
-            now,
-        )
-        .await?;
+    // The same writes as a registration in chat, so each method has its registration time.
+    let account = login.as_str();
+    let totp = keys.encrypt(&secret);
+    for (field, value) in [
+        (RegField::AlternateEmail, Some(a.alternate_email)),
+        (RegField::Mobile, a.mobile),
+        (RegField::Totp, Some(totp.as_str())),
+        (RegField::Push, a.push_device),
+    ] {
+        if value.is_some() {
+            store.set_registered(account, field, value, now).await?;
+        }
+    }
+    let mut answers = Vec::new();
     for (question, answer) in a.answers {
         let hash = crate::hashing::hash(normalise_answer(answer)).await?;
-        store
-            .set_security_answer(login.as_str(), question, &hash)
-            .await?;
+        answers.push((question.to_string(), hash));
     }
+    store
+        .replace_security_answers(account, &answers, now)
+        .await?;
     Ok(())
+}
+
+/// Nobody knows the demo accounts' current passwords: the demo is about replacing them.
+fn random_password() -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rngs::OsRng.gen();
+    hex::encode(bytes)
 }

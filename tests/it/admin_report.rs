@@ -65,7 +65,8 @@ fn login(s: &str) -> LoginName {
     LoginName::parse(s).unwrap()
 }
 
-/// The demo's three accounts (Finance, Sales, ICT) and, in the embedded directory, a new
+/// The demo's four accounts (Finance, Sales, ICT, and Sanne in Marketing with nothing
+/// registered) and, in the embedded directory, a new
 /// colleague with nothing registered, one without a department, and a disabled former colleague
 /// whose registrations are still there.
 #[tokio::test]
@@ -122,18 +123,20 @@ async fn report_splits_directory_accounts_by_department_and_leaves_disabled_ones
     has(&r, "can recover on their own:    4");
     has(&r, "need the service desk:       0");
     has(&r, "  with email      4");
-    // The directory: Jan, Anna, Pieter, the new colleague and the one without a department.
-    has(&r, "directory accounts (enabled):   5");
+    // The directory: Jan, Anna, Pieter, Sanne, the new colleague and the one without a
+    // department.
+    has(&r, "directory accounts (enabled):   6");
     has(&r, "  any method registered:        3");
     has(&r, "  two different factors:        3");
-    has(&r, "  nothing registered:           2");
+    has(&r, "  nothing registered:           3");
     has(&r, "disabled accounts (left out):   1");
     has(&r, "registrations not in directory: 0");
     assert_eq!(row(&r, "Finance"), [2, 1, 1, 1]);
     assert_eq!(row(&r, "ICT"), [1, 1, 1, 0]);
+    assert_eq!(row(&r, "Marketing"), [1, 0, 0, 1]);
     assert_eq!(row(&r, "Sales"), [1, 1, 1, 0], "the disabled one left out");
     assert_eq!(row(&r, "(no department)"), [1, 0, 0, 1]);
-    assert_eq!(row(&r, "total"), [5, 3, 3, 2]);
+    assert_eq!(row(&r, "total"), [6, 3, 3, 3]);
     let lines: Vec<&str> = r.lines().collect();
     let at = |name: &str| {
         lines
@@ -142,7 +145,8 @@ async fn report_splits_directory_accounts_by_department_and_leaves_disabled_ones
     };
     assert!(
         at("Finance") < at("ICT")
-            && at("ICT") < at("Sales")
+            && at("ICT") < at("Marketing")
+            && at("Marketing") < at("Sales")
             && at("Sales") < at("(no department)")
             && at("(no department)") < at("total"),
         "{r}"

@@ -6,31 +6,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use sspr_bot::channels::console;
 use sspr_bot::dialogue::Lang;
-use sspr_bot::domain::LoginName;
 use sspr_bot::recovery::Rules;
 
 use crate::support::*;
 
-/// A new employee: in the directory, nothing registered yet.
-const SANNE: &str = "s.jansen@bedrijf.nl";
+/// Sanne Jansen, the demo's new employee: in the directory, nothing registered yet.
+use sspr_bot::demo::SANNE;
 const SANNE_PRIVATE: &str = "sanne.jansen@privemail.example";
-
-async fn add_sanne(t: &TestApp) {
-    t.app
-        .embedded
-        .as_ref()
-        .expect("the demo runs on the embedded directory")
-        .put_account(
-            &LoginName::parse(SANNE).unwrap(),
-            "Sanne Jansen",
-            "Oud wachtwoord 2025!",
-            false,
-            false,
-            false,
-        )
-        .await
-        .unwrap();
-}
 
 async fn json_session(t: &TestApp, lines: &[String]) -> Vec<Value> {
     let input = lines.join("\n") + "\n";
@@ -117,7 +99,6 @@ async fn proven_registration(t: &mut TestApp, login: &str) -> Shown {
 #[tokio::test]
 async fn registration_over_the_json_protocol_ends_in_a_recovery_with_the_new_methods() {
     let t = TestApp::new().await;
-    add_sanne(&t).await;
     let out = json_session(&t, &[text("/registreren"), text(SANNE)]).await;
     assert!(
         said(&out[1]).contains("s.*****@be*****.nl"),
@@ -232,7 +213,6 @@ async fn registration_over_the_json_protocol_ends_in_a_recovery_with_the_new_met
 #[tokio::test]
 async fn an_authenticator_app_counts_only_after_a_valid_code() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     let chat = console::chat();
     let out = json_session(&t, &[button("reg:totp"), text("000000"), text("123456")]).await;
@@ -272,7 +252,6 @@ async fn an_authenticator_app_counts_only_after_a_valid_code() {
 #[tokio::test]
 async fn a_new_authenticator_secret_is_not_readable_in_the_database_files() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     let out = json_session(&t, &[button("reg:totp")]).await;
     let secret = secret_of(&qr_of(&out[0]).unwrap());
@@ -330,6 +309,18 @@ async fn reconfirmation_is_asked_after_the_configured_days_and_not_before() {
     t.press("reg:confirm")
         .await
         .expect("Dank je voor het controleren");
+    let card = sspr_bot::admin::show(
+        &t.app.store,
+        &sspr_bot::domain::LoginName::parse(JAN).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let confirmed = t.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        card.contains(&format!("last confirmed by employee:  {confirmed}")),
+        "{card}"
+    );
     let events: Vec<String> = t.audit(JAN).await.into_iter().map(|(e, _, _)| e).collect();
     assert!(events.contains(&"reconfirmation_asked".to_string()));
     assert!(events.contains(&"methods_confirmed".to_string()));
@@ -357,7 +348,6 @@ async fn registering_in_chat_also_asks_for_reconfirmation_when_it_is_due() {
 #[tokio::test]
 async fn answers_follow_the_rules_and_only_hashes_are_stored() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     t.press("reg:questions").await;
     t.press("q:birth_city").await;
@@ -392,7 +382,6 @@ async fn answers_follow_the_rules_and_only_hashes_are_stored() {
 #[tokio::test]
 async fn the_alternate_address_must_not_be_a_work_address_and_changes_are_notified() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     t.press("reg:email").await;
     t.say("sanne@bedrijf.nl")
@@ -416,12 +405,23 @@ async fn the_alternate_address_must_not_be_a_work_address_and_changes_are_notifi
     assert_eq!(notices, [SANNE_PRIVATE, SANNE]);
     let reg = t.app.store.registration(SANNE).await.unwrap().unwrap();
     assert_eq!(reg.alternate_email.as_deref(), Some(SANNE_PRIVATE));
+    let card = sspr_bot::admin::show(
+        &t.app.store,
+        &sspr_bot::domain::LoginName::parse(SANNE).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        card.contains("alternate e-mail registered: 2026-11-30T06:55:00Z"),
+        "{card}"
+    );
+    assert!(!card.contains("last confirmed"), "{card}");
 }
 
 #[tokio::test]
 async fn a_mobile_number_is_verified_by_sms_and_stored_in_e164() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     t.press("reg:mobile").await;
     t.say("06-1234 5678").await.expect("*****78");
@@ -435,7 +435,6 @@ async fn a_mobile_number_is_verified_by_sms_and_stored_in_e164() {
 #[tokio::test]
 async fn push_enrolment_is_read_from_the_push_provider() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     proven_registration(&mut t, SANNE).await;
     t.press("reg:push")
         .await
@@ -447,7 +446,6 @@ async fn push_enrolment_is_read_from_the_push_provider() {
 #[tokio::test]
 async fn the_register_button_after_an_impossible_recovery_goes_straight_to_the_work_mailbox() {
     let t = TestApp::new().await;
-    add_sanne(&t).await;
     let shown = t.start(SANNE, "reason:locked").await;
     shown
         .expect("niet zelf herstellen")
@@ -496,7 +494,6 @@ async fn an_unknown_account_looks_the_same_and_guessing_the_work_code_locks() {
 #[tokio::test]
 async fn registration_speaks_english_too() {
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     let chat = console::chat();
     t.as_chat(&chat.conversation, &chat.user);
     t.say("/lang en").await;
@@ -513,7 +510,6 @@ async fn registration_speaks_english_too() {
 async fn the_core_refuses_changes_for_an_enrolment_whose_work_mailbox_was_not_proven() {
     use sspr_bot::dialogue::{Conversation, Enrol, Registered, Registering, State};
     let mut t = TestApp::new().await;
-    add_sanne(&t).await;
     let chat = console::chat();
     t.as_chat(&chat.conversation, &chat.user);
     t.say("/registreren").await;
