@@ -390,6 +390,14 @@ impl Core {
                     a.masked(),
                 )
             }
+            // A Dutch number that is not a mobile one (06) cannot receive a text message.
+            EnrolTarget::Mobile(n)
+                if n.as_str().starts_with("+31") && !n.as_str().starts_with("+316") =>
+            {
+                return Ok(vec![Event::EnrolTargetRefused {
+                    what: Enrol::Mobile,
+                }]);
+            }
             EnrolTarget::Mobile(n) => (
                 "mobile",
                 Enrol::Mobile,

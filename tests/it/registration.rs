@@ -424,6 +424,9 @@ async fn a_mobile_number_is_verified_by_sms_and_stored_in_e164() {
     let mut t = TestApp::new().await;
     proven_registration(&mut t, SANNE).await;
     t.press("reg:mobile").await;
+    t.say("020-40 777 55")
+        .await
+        .expect("Naar dat nummer kunnen we geen sms sturen");
     t.say("06-1234 5678").await.expect("*****78");
     let code = code_to(&t, "+31612345678").await;
     t.say("999999").await.expect("Die code klopt niet");
@@ -559,4 +562,58 @@ async fn the_core_refuses_changes_for_an_enrolment_whose_work_mailbox_was_not_pr
             .any(|l| l["to"] == SANNE_PRIVATE),
         "no code to an address registered without the work mailbox"
     );
+}
+
+/// The "done when": an admin imports a CSV, the employee registers the rest in chat,
+/// and `admin report` counts her among those who can recover on their own.
+#[tokio::test]
+async fn import_then_register_in_chat_then_the_report_counts_her() {
+    let mut t = TestApp::new().await;
+    let db = t.db.clone();
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+            .arg("admin")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let row = |report: &str, name: &str| -> Vec<String> {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("  {name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{report}"))
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    };
+    // Marketing: Sanne, accounts / registered / on their own / nothing.
+    assert_eq!(row(&admin(&["report"]), "Marketing"), ["1", "0", "0", "1"]);
+    let csv = t.dir.path().join("medewerkers.csv");
+    std::fs::write(
+        &csv,
+        format!("login,alternate_email,mobile\n{SANNE},{SANNE_PRIVATE},\n"),
+    )
+    .unwrap();
+    admin(&["import", csv.to_str().unwrap()]);
+    assert_eq!(row(&admin(&["report"]), "Marketing"), ["1", "1", "0", "0"]);
+
+    // In chat, the imported address shows as registered; she adds her authenticator app.
+    proven_registration(&mut t, SANNE)
+        .await
+        .expect("sa*****@pr*****.example");
+    let out = json_session(&t, &[button("reg:totp")]).await;
+    let secret = secret_of(&qr_of(&out[0]).unwrap());
+    t.say(&t.totp(&secret, 0))
+        .await
+        .expect("Vastgelegd: de Authenticator-app");
+    assert_eq!(row(&admin(&["report"]), "Marketing"), ["1", "1", "1", "0"]);
 }
