@@ -153,3 +153,53 @@ fn chat_with_a_configuration_uses_its_database_and_outbox() {
     let mail = std::fs::read_to_string(dir.path().join("mail.jsonl")).unwrap();
     assert!(mail.contains("jan.devries@privemail.example"));
 }
+
+/// The interactive terminal shows an authenticator's QR code as text blocks, with the
+/// `otpauth://` URI below it to paste into an app.
+#[test]
+fn the_interactive_demo_shows_the_authenticator_qr_code_and_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let session = |lines: &[&str]| -> String {
+        let mut demo = bin()
+            .args(["demo", "--db"])
+            .arg(&db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut stdin = demo.stdin.take().unwrap();
+            for line in lines {
+                writeln!(stdin, "{line}").unwrap();
+            }
+        }
+        let out = demo.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    session(&["/registreren", sspr_bot::demo::SANNE]);
+    let outbox = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+    let code = outbox
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["to"] == sspr_bot::demo::SANNE)
+        .find_map(|v| v["code"].as_str().map(str::to_string))
+        .expect("the work-mailbox code");
+    // The overview's buttons: 1) e-mail 2) mobile 3) questions 4) authenticator code 5) push.
+    let shown = session(&[&code, "4"]);
+    assert!(
+        shown.contains("4) Authenticator-app instellen (code)"),
+        "{shown}"
+    );
+    let uri_line = shown
+        .lines()
+        .find(|l| l.starts_with("otpauth://totp/"))
+        .unwrap_or_else(|| panic!("no otpauth URI line in:\n{shown}"));
+    assert!(uri_line.contains("secret="), "{uri_line}");
+    let blocks = shown
+        .lines()
+        .filter(|l| l.contains('█') || l.contains('▀') || l.contains('▄'))
+        .count();
+    assert!(blocks > 10, "a QR code of text blocks:\n{shown}");
+}
