@@ -555,3 +555,161 @@ async fn a_rate_limited_qr_code_is_sent_once_after_the_wait() {
     assert_eq!(r.fake.photos().len(), 1);
     assert_eq!(r.fake.sent().len(), 1);
 }
+
+// ---- registering methods ----
+
+/// A new employee in the embedded directory, nothing registered yet; the work mailbox is the
+/// login name.
+const NEW_HIRE: &str = "s.jansen@bedrijf.nl";
+
+async fn add_new_hire(t: &TestApp) {
+    t.app
+        .embedded
+        .as_ref()
+        .expect("the demo runs on the embedded directory")
+        .put_account(
+            &sspr_bot::domain::LoginName::parse(NEW_HIRE).unwrap(),
+            "Sanne Jansen",
+            "Oud wachtwoord 2025!",
+            false,
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+}
+
+/// The user types `text`; returns the user's message id and the bot's replies.
+async fn user_types(r: &Rig, text: &str) -> (i32, Vec<SentMessage>) {
+    let n = r.fake.sent().len();
+    let (_, msg) = r.fake.user_says(CHAT, USER, Some("nl"), text);
+    (msg, replies(&r.fake, n).await)
+}
+
+/// The user presses the button `data` on the newest message in `shown` that has it.
+async fn user_taps(r: &Rig, shown: &[SentMessage], data: &str) -> Vec<SentMessage> {
+    let msg = button_message(shown, data);
+    let n = r.fake.sent().len();
+    r.fake.user_presses(CHAT, USER, msg, data);
+    replies(&r.fake, n).await
+}
+
+/// `/registreren`, the login name and the code from the work mailbox: the overview.
+async fn registration_overview(r: &Rig) -> Vec<SentMessage> {
+    let (_, m) = user_types(r, "/registreren").await;
+    assert!(all_text(&m).contains("Voor welke loginnaam"), "{m:#?}");
+    let (_, m) = user_types(r, NEW_HIRE).await;
+    assert!(all_text(&m).contains("zakelijke adres"), "{m:#?}");
+    let code =
+        r.t.outbox_lines()
+            .await
+            .iter()
+            .rev()
+            .find(|l| l["to"] == NEW_HIRE && l.get("code").is_some())
+            .and_then(|l| l["code"].as_str().map(str::to_string))
+            .expect("a code to the work mailbox");
+    let (_, m) = user_types(r, &code).await;
+    assert!(
+        all_text(&m).contains(&format!("Verificatiemethodes voor {NEW_HIRE}")),
+        "{m:#?}"
+    );
+    m
+}
+
+#[tokio::test]
+async fn an_authenticator_app_registered_through_telegram_scans_from_the_photo() {
+    let r = rig().await;
+    add_new_hire(&r.t).await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    let overview = registration_overview(&r).await;
+
+    let m = user_taps(&r, &overview, "reg:totp").await;
+    assert!(all_text(&m).contains("Typ daarna de code"), "{m:#?}");
+    let photos = r.fake.photos();
+    assert_eq!(photos.len(), 1, "one QR code photo");
+    let photo = &photos[0];
+    assert_eq!(photo.chat_id, CHAT);
+    assert_eq!(photo.file_name.as_deref(), Some("qr.png"));
+    assert!(photo.protect_content, "no forwarding or saving");
+    assert!(
+        photo.message_id < m[0].message_id,
+        "the picture comes first"
+    );
+    let uri = scan(&photo.bytes);
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains("s.jansen%40bedrijf.nl"), "{uri}");
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .expect("a secret in the URI");
+
+    // The app's code (at the test clock's time) confirms it; a code is not a secret to delete.
+    let (typed, m) = user_types(&r, &r.t.totp(secret, 0)).await;
+    assert!(
+        all_text(&m).contains("Vastgelegd: de Authenticator-app (code)"),
+        "{m:#?}"
+    );
+    assert!(
+        !r.fake.deleted().contains(&(CHAT, typed)),
+        "the typed code stays: {:?}",
+        r.fake.deleted()
+    );
+    let reg = r.t.app.store.registration(NEW_HIRE).await.unwrap().unwrap();
+    assert!(reg.totp_secret.is_some());
+    assert!(
+        !all_text(&r.fake.sent()).contains(secret),
+        "the secret is only in the picture"
+    );
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn security_answers_registered_through_telegram_are_deleted() {
+    let r = rig().await;
+    add_new_hire(&r.t).await;
+    let polling = tokio::spawn(Arc::clone(&r.tg).run_polling());
+    let overview = registration_overview(&r).await;
+
+    let mut m = user_taps(&r, &overview, "reg:questions").await;
+    for q in ["q:birth_city", "q:first_pet", "q:first_concert"] {
+        m = user_taps(&r, &m, q).await;
+    }
+    assert!(
+        all_text(&m).contains("Je antwoord op vraag 1 van 3"),
+        "{m:#?}"
+    );
+    let answers = ["Zwolle", "Snuffie", "Doe Maar in Ahoy"];
+    let mut typed = Vec::new();
+    for answer in answers {
+        let (msg, shown) = user_types(&r, answer).await;
+        typed.push(msg);
+        m = shown;
+    }
+    assert!(
+        all_text(&m).contains("Vastgelegd: je beveiligingsvragen"),
+        "{m:#?}"
+    );
+    let deleted = r.fake.deleted();
+    for msg in typed {
+        assert!(
+            deleted.contains(&(CHAT, msg)),
+            "answer {msg} deleted: {deleted:?}"
+        );
+    }
+    let everything = all_text(&r.fake.sent());
+    for answer in answers {
+        assert!(!everything.contains(answer), "{answer} repeated by the bot");
+    }
+    assert_eq!(
+        r.t.app
+            .store
+            .security_answers(NEW_HIRE)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    r.shutdown.cancel();
+    polling.await.unwrap().unwrap();
+}
