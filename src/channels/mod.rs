@@ -3,4 +3,5 @@
 
 pub mod console;
 pub mod qr;
+pub mod queue;
 pub mod telegram;

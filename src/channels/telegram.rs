@@ -17,9 +17,8 @@
 //! - 429 `retry_after` is waited out, network errors and 5xx are retried with backoff, and a user
 //!   who blocked the bot ends the conversation quietly.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -39,10 +38,10 @@ use teloxide::types::{
     Message, MessageId, Update, UpdateKind,
 };
 use teloxide::{ApiError, Bot, RequestError};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::queue::{ChatQueues, Handle};
 use crate::dialogue::{Input, Lang, QrCode, Text};
 use crate::i18n::Localizer;
 use crate::recovery::{ChatRef, Core, Outbound, TurnOutput};
@@ -67,8 +66,7 @@ pub struct Telegram {
     bot: Bot,
     core: Arc<Core>,
     l10n: Arc<Localizer>,
-    queues: Mutex<HashMap<i64, mpsc::UnboundedSender<Update>>>,
-    workers: TaskTracker,
+    queues: Arc<ChatQueues<i64, Update>>,
     /// The tasks that delete QR code photos, waited for by [`Telegram::drain`].
     qr_deletions: TaskTracker,
     /// [`QR_LIFETIME`] in milliseconds, unless [`Telegram::set_qr_lifetime`] changed it.
@@ -99,8 +97,7 @@ impl Telegram {
             bot: Bot::new(token).set_api_url(url),
             core,
             l10n,
-            queues: Mutex::new(HashMap::new()),
-            workers: TaskTracker::new(),
+            queues: ChatQueues::new(shutdown.clone(), IDLE_WORKER),
             qr_deletions: TaskTracker::new(),
             qr_lifetime_ms: AtomicU64::new(millis(QR_LIFETIME)),
             shutdown,
@@ -196,8 +193,7 @@ impl Telegram {
     /// Waits for every queued update to be processed (after shutdown was requested), and for
     /// the QR code photos still shown to be deleted.
     pub async fn drain(&self) {
-        self.workers.close();
-        self.workers.wait().await;
+        self.queues.drain().await;
         self.qr_deletions.close();
         self.qr_deletions.wait().await;
     }
@@ -252,66 +248,9 @@ impl Telegram {
     }
 
     fn enqueue(self: &Arc<Self>, chat_id: i64, update: Update) {
-        let mut queues = self
-            .queues
-            .lock()
-            .expect("queue map is never poisoned: no code panics holding it");
-        let update = match queues.get(&chat_id) {
-            Some(tx) => match tx.send(update) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(update)) => update,
-            },
-            None => update,
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        // A fresh channel's receiver is held below, so this send cannot fail.
-        let _ = tx.send(update);
-        queues.insert(chat_id, tx);
-        let this = Arc::clone(self);
-        self.workers
-            .spawn(async move { this.worker(chat_id, rx).await });
+        self.queues.enqueue(self, chat_id, update);
     }
 
-    /// One chat's turns, one after another.
-    async fn worker(self: Arc<Self>, chat_id: i64, mut rx: mpsc::UnboundedReceiver<Update>) {
-        loop {
-            let next = tokio::select! {
-                u = rx.recv() => u,
-                _ = tokio::time::sleep(IDLE_WORKER) => None,
-                _ = self.shutdown.cancelled() => None,
-            };
-            let update = match next {
-                Some(u) => u,
-                None => {
-                    // Leave only with an empty queue, decided under the map lock so no update
-                    // is sent to a queue nobody reads.
-                    let mut queues = self
-                        .queues
-                        .lock()
-                        .expect("queue map is never poisoned: no code panics holding it");
-                    match rx.try_recv() {
-                        Ok(u) => {
-                            drop(queues);
-                            u
-                        }
-                        Err(_) => {
-                            queues.remove(&chat_id);
-                            return;
-                        }
-                    }
-                }
-            };
-            self.process(update).await;
-        }
-    }
-
-    async fn process(&self, update: Update) {
-        match update.kind {
-            UpdateKind::Message(msg) => self.on_message(msg).await,
-            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
-            _ => {}
-        }
-    }
 
     async fn on_message(&self, msg: Message) {
         let chat_id = msg.chat.id;
@@ -550,6 +489,18 @@ where
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One chat's updates, in order (see [`ChatQueues`]).
+#[async_trait::async_trait]
+impl Handle<Update> for Telegram {
+    async fn handle(&self, update: Update) {
+        match update.kind {
+            UpdateKind::Message(msg) => self.on_message(msg).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
+            _ => {}
+        }
+    }
 }
 
 fn chat_ref(chat_id: ChatId, user_id: u64) -> ChatRef {
