@@ -251,7 +251,6 @@ impl Telegram {
         self.queues.enqueue(self, chat_id, update);
     }
 
-
     async fn on_message(&self, msg: Message) {
         let chat_id = msg.chat.id;
         let lang = lang_from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
