@@ -4,4 +4,5 @@
 pub mod console;
 pub mod qr;
 pub mod queue;
+pub mod teams;
 pub mod telegram;

@@ -11,6 +11,8 @@ mod cli;
 mod console;
 mod email;
 mod enumeration;
+mod fake_botframework;
+mod fake_connector;
 mod fake_telegram;
 mod graph;
 mod key_rotation;

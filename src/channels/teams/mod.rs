@@ -1,0 +1,5 @@
+//! Microsoft Teams: the Bot Framework pieces.
+
+pub mod auth;
+pub mod cards;
+pub mod connector;
