@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub registration: RegistrationConfig,
     pub telegram: Option<TelegramConfig>,
+    /// Microsoft Teams: a Bot Framework bot whose messaging endpoint is `/api/teams/messages`.
+    pub teams: Option<TeamsConfig>,
     /// E-mail codes and notices over SMTP (unless `providers.outbox` is set).
     pub email: Option<EmailConfig>,
     /// SMS codes through Twilio or Bird (unless `providers.outbox` is set).
@@ -458,6 +460,40 @@ pub struct TelegramConfig {
     pub webhook_secret_file: Option<PathBuf>,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsConfig {
+    /// The bot's Microsoft App ID (Azure Bot registration). Unset: local testing without
+    /// Microsoft (Agents Playground), allowed only while `http.listen` is a loopback address.
+    pub app_id: Option<String>,
+    /// The app's client secret.
+    pub app_password: Option<Secret>,
+    pub app_password_file: Option<PathBuf>,
+    /// The Entra tenant of the single-tenant app.
+    pub tenant_id: Option<String>,
+    /// Where the Bot Framework publishes the keys its tokens are signed with.
+    #[serde(default = "default_openid_metadata_url")]
+    pub openid_metadata_url: String,
+    /// The client-credentials token endpoint; `{tenant}` is replaced by `tenant_id`.
+    #[serde(default = "default_teams_token_url")]
+    pub token_url: String,
+}
+
+fn default_openid_metadata_url() -> String {
+    "https://login.botframework.com/v1/.well-known/openidconfiguration".into()
+}
+
+fn default_teams_token_url() -> String {
+    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token".into()
+}
+
+impl TeamsConfig {
+    /// Local testing without Microsoft: no app id, so no token checks and no connector token.
+    pub fn emulator(&self) -> bool {
+        self.app_id.is_none()
+    }
+}
+
 fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }
@@ -616,6 +652,13 @@ impl Config {
         }
         if let Some(p) = &mut self.push {
             resolve(&mut p.secret_key, &p.secret_key_file, "push.secret_key")?;
+        }
+        if let Some(t) = &mut self.teams {
+            resolve(
+                &mut t.app_password,
+                &t.app_password_file,
+                "teams.app_password",
+            )?;
         }
         if let Some(t) = &mut self.telegram {
             resolve(&mut t.token, &t.token_file, "telegram.token")?;
@@ -851,6 +894,45 @@ impl Config {
                     "http.public_url",
                     "must start with https:// (or http:// for local tests)",
                 ));
+            }
+        }
+        if let Some(t) = &self.teams {
+            for (key, url) in [
+                ("teams.openid_metadata_url", &t.openid_metadata_url),
+                ("teams.token_url", &t.token_url),
+            ] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(invalid(key, "must be an http(s) URL"));
+                }
+            }
+            match &t.app_id {
+                Some(id) if id.trim().is_empty() => {
+                    return Err(invalid("teams.app_id", "must not be empty"));
+                }
+                Some(_) => {
+                    if t.app_password
+                        .as_ref()
+                        .is_none_or(|p| p.expose().is_empty())
+                    {
+                        return Err(invalid(
+                            "teams.app_password",
+                            "required with teams.app_id (or teams.app_password_file)",
+                        ));
+                    }
+                    if t.tenant_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+                        return Err(invalid(
+                            "teams.tenant_id",
+                            "required with teams.app_id (a single-tenant bot)",
+                        ));
+                    }
+                }
+                None if !self.http.listen.ip().is_loopback() => {
+                    return Err(invalid(
+                        "teams.app_id",
+                        "required unless http.listen is a loopback address (unauthenticated local testing)",
+                    ));
+                }
+                None => {}
             }
         }
         if let Some(t) = &self.telegram {

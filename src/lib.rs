@@ -23,7 +23,8 @@
 //! - [`hashing`] — argon2id for passwords and security answers, off the async threads.
 //! - [`store`] — SQLite via sqlx: conversations, recoveries, challenges, counters, audit log.
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
-//! - [`channels`] — chat adapters: the console (interactive and JSON lines) and Telegram.
+//! - [`channels`] — chat adapters: the console (interactive and JSON lines), Telegram and Teams,
+//!   with a per-chat queue and QR codes shared between them.
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
 //! - [`admin`] — `sspr-bot admin`: import, export, show, clear registrations; report.
 //! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.

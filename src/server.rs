@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::channels::teams::auth::BotAuth;
+use crate::channels::teams::{connector, Teams};
 use crate::channels::telegram::Telegram;
-use crate::config::{Config, TelegramMode};
+use crate::config::{Config, TeamsConfig, TelegramMode};
 
 /// Runs until `shutdown` is cancelled. `listener` is bound by the caller (port 0 in tests).
 pub async fn serve(
@@ -34,41 +36,52 @@ pub async fn serve(
     }
     let mut telegram = None;
     let mut polling = None;
-    match &config.telegram {
-        Some(tc) => {
-            let token = tc.token.as_ref().context("telegram.token")?;
-            let tg = Telegram::new(
-                token.expose(),
-                &tc.api_url,
-                Arc::clone(&app.core),
-                Arc::clone(&app.localizer),
-                shutdown.clone(),
-            )?;
-            let name = tg.check().await?;
-            app.core.register_outbound("telegram", tg.clone());
-            match tc.mode {
-                TelegramMode::Polling => {
-                    tracing::info!(bot = %name, "telegram: long polling");
-                    polling = Some(tokio::spawn(Arc::clone(&tg).run_polling()));
-                }
-                TelegramMode::Webhook => {
-                    let public = config
-                        .http
-                        .public_url
-                        .as_deref()
-                        .context("http.public_url")?;
-                    let secret = tc
-                        .webhook_secret
-                        .as_ref()
-                        .context("telegram.webhook_secret")?;
-                    router = router.merge(tg.webhook_router(secret.expose()));
-                    tg.register_webhook(public, secret.expose()).await?;
-                    tracing::info!(bot = %name, "telegram: webhook registered");
-                }
+    if let Some(tc) = &config.telegram {
+        let token = tc.token.as_ref().context("telegram.token")?;
+        let tg = Telegram::new(
+            token.expose(),
+            &tc.api_url,
+            Arc::clone(&app.core),
+            Arc::clone(&app.localizer),
+            shutdown.clone(),
+        )?;
+        let name = tg.check().await?;
+        app.core.register_outbound("telegram", tg.clone());
+        match tc.mode {
+            TelegramMode::Polling => {
+                tracing::info!(bot = %name, "telegram: long polling");
+                polling = Some(tokio::spawn(Arc::clone(&tg).run_polling()));
             }
-            telegram = Some(tg);
+            TelegramMode::Webhook => {
+                let public = config
+                    .http
+                    .public_url
+                    .as_deref()
+                    .context("http.public_url")?;
+                let secret = tc
+                    .webhook_secret
+                    .as_ref()
+                    .context("telegram.webhook_secret")?;
+                router = router.merge(tg.webhook_router(secret.expose()));
+                tg.register_webhook(public, secret.expose()).await?;
+                tracing::info!(bot = %name, "telegram: webhook registered");
+            }
         }
-        None => tracing::warn!("no chat channel is configured: only the HTTP endpoints are served"),
+        telegram = Some(tg);
+    }
+    let mut teams = None;
+    if let Some(tc) = &config.teams {
+        let t = teams_channel(&app, tc, shutdown.clone())?;
+        app.core.register_outbound("teams", t.clone());
+        router = router.merge(t.router());
+        tracing::info!(
+            path = crate::channels::teams::MESSAGES_PATH,
+            "teams: messaging endpoint"
+        );
+        teams = Some(t);
+    }
+    if config.telegram.is_none() && config.teams.is_none() {
+        tracing::warn!("no chat channel is configured: only the HTTP endpoints are served");
     }
     // Late results are taken once every channel that delivers them is registered.
     // Pushes that were waiting when the previous process stopped are waited for again.
@@ -116,9 +129,46 @@ pub async fn serve(
     if let Some(tg) = telegram {
         tg.drain().await;
     }
+    if let Some(t) = teams {
+        t.drain().await;
+    }
     http?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Teams channel of a configuration: token checks and a connector token with an app id;
+/// without one, local testing (the configuration only allows that on a loopback listener).
+fn teams_channel(
+    app: &App,
+    tc: &TeamsConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<Teams>> {
+    let http = connector::http_client().context("teams: HTTP client")?;
+    let (auth, credentials) = match (&tc.app_id, &tc.app_password, &tc.tenant_id) {
+        (Some(app_id), Some(password), Some(tenant)) => (
+            Some(BotAuth::new(&tc.openid_metadata_url, app_id, http.clone())),
+            Some(
+                connector::Credentials::new(app_id.clone(), password.clone(), tenant.clone())
+                    .with_token_url(tc.token_url.clone()),
+            ),
+        ),
+        (None, _, _) => {
+            tracing::warn!(
+                "teams: no app_id: local testing mode, activities are NOT authenticated \
+                 (only allowed while http.listen is a loopback address)"
+            );
+            (None, None)
+        }
+        _ => anyhow::bail!("teams.app_password and teams.tenant_id are required with teams.app_id"),
+    };
+    Ok(Teams::new(
+        Arc::clone(&app.core),
+        Arc::clone(&app.localizer),
+        auth,
+        connector::Connector::new(credentials, http),
+        shutdown,
+    ))
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

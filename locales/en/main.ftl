@@ -123,6 +123,13 @@ telegram-private-only = I only help in a private chat. Please send me a direct m
 telegram-secret-note = (I will delete your message as soon as I have read it.)
 telegram-text-only = I only understand text messages. Type your answer or pick a button.
 
+## Microsoft Teams
+teams-private-only = I only help in a private chat. Open a chat with me (the app in the left bar, or search for my name) and write to me there.
+teams-secret-in-card = For your safety I did not use that message: type it in the field of the card instead, where it is not shown in the chat. Please delete the message you just typed.
+teams-submit = Send
+teams-card-used = Chosen: { $choice }
+teams-card-sent = Sent.
+
 ## SMS (the text message itself: short, GSM-7, no emoji)
 sms-code-text = Your password reset verification code: { $code }. Valid for { $minutes } minutes. Do not share this code with anyone.
 

@@ -123,6 +123,13 @@ telegram-private-only = Ik help alleen in een privégesprek. Stuur me een persoo
 telegram-secret-note = (Ik verwijder je bericht meteen nadat ik het gelezen heb.)
 telegram-text-only = Ik begrijp alleen tekstberichten. Typ je antwoord of kies een knop.
 
+## Microsoft Teams
+teams-private-only = Ik help alleen in een privéchat. Open een chat met mij (de app in de balk links, of zoek op mijn naam) en schrijf me daar.
+teams-secret-in-card = Voor je veiligheid heb ik dat bericht niet gebruikt: typ het in het veld van de kaart, waar het niet in de chat te zien is. Verwijder het bericht dat je net typte.
+teams-submit = Versturen
+teams-card-used = Gekozen: { $choice }
+teams-card-sent = Verstuurd.
+
 ## SMS (de tekst van het bericht zelf: kort, GSM-7, geen emoji)
 sms-code-text = Je verificatiecode voor wachtwoordherstel: { $code }. Geldig { $minutes } minuten. Deel deze code met niemand.
 

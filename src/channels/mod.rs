@@ -1,5 +1,5 @@
 //! Chat adapters: each turns a platform event into an engine input and a reply into platform
-//! messages. No business rule lives here. Teams and Discord follow in later issues.
+//! messages. No business rule lives here. Discord follows in a later issue.
 
 pub mod console;
 pub mod qr;

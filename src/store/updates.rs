@@ -32,3 +32,35 @@ impl Store {
             .rows_affected())
     }
 }
+
+impl Store {
+    /// Remembers where replies for `conversation_key` go (Teams' `serviceUrl`), for messages
+    /// the bot sends without being written to first.
+    pub async fn set_chat_address(
+        &self,
+        conversation_key: &str,
+        address: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_addresses (conversation_key, address, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (conversation_key) DO UPDATE SET address = excluded.address,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(conversation_key)
+        .bind(address)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("saving chat address")?;
+        Ok(())
+    }
+
+    pub async fn chat_address(&self, conversation_key: &str) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT address FROM chat_addresses WHERE conversation_key = ?")
+            .bind(conversation_key)
+            .fetch_optional(&self.pool)
+            .await
+            .context("loading chat address")
+    }
+}

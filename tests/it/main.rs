@@ -24,6 +24,7 @@ mod restart;
 mod rules;
 mod serve;
 mod sms;
+mod teams;
 mod telegram;
 mod transcripts;
 mod voice;
