@@ -25,6 +25,7 @@
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
 //! - [`channels`] — chat adapters: the console (interactive and JSON lines), Telegram and Teams,
 //!   with a per-chat queue and QR codes shared between them.
+//! - [`helpdesk`] — the ICT Servicedesk: office hours, desks (Telegram group, Teams channel), handoffs.
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
 //! - [`admin`] — `sspr-bot admin`: import, export, show, clear registrations; report.
 //! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.
@@ -45,6 +46,7 @@ pub mod dialogue;
 pub mod directory;
 pub mod domain;
 pub mod hashing;
+pub mod helpdesk;
 pub mod http;
 pub mod i18n;
 pub mod metrics;
