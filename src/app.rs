@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::config::{Config, DirectoryBackend, SmsProvider};
 use crate::directory::{Directory, EmbeddedDirectory, GraphDirectory, LdapDirectory};
+use crate::helpdesk::desk::Helpdesk;
 use crate::i18n::Localizer;
 use crate::providers::bird::BirdSms;
 use crate::providers::duo::{DuoPush, PendingPush};
@@ -93,6 +94,20 @@ pub async fn directory_from_config(
     })
 }
 
+/// The helpdesk of a configuration, without its desks (the channels add those in `serve`).
+pub fn helpdesk_from_config(config: &Config) -> anyhow::Result<Helpdesk> {
+    let Some(h) = &config.helpdesk else {
+        return Ok(Helpdesk::default());
+    };
+    Ok(Helpdesk {
+        hours: h.office_hours().context("[helpdesk]")?,
+        phone: h.phone.clone(),
+        agents: h.agents.clone(),
+        desks: Vec::new(),
+        claim_timeout_secs: h.claim_timeout_minutes * 60,
+    })
+}
+
 /// The server key's default file: beside the database, named after it (`sspr.db.key`).
 pub fn default_key_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -124,12 +139,13 @@ impl App {
         rules.registration_questions = config.registration.questions.clone();
         rules.reconfirm_after_secs = config.registration.reconfirm_days * 24 * 60 * 60;
         rules.totp_issuer = config.registration.totp_issuer.clone();
+        let helpdesk = helpdesk_from_config(config)?;
         let directory = external_directory(config).await?;
         let localizer = Arc::new(Localizer::new().context("loading translations")?);
         if let Some(path) = &settings.outbox {
             let outbox = Arc::new(Outbox::new(path));
             let providers = Providers::outbox(outbox.clone());
-            return Self::assemble(
+            let app = Self::assemble(
                 &settings,
                 directory,
                 providers,
@@ -138,7 +154,9 @@ impl App {
                 clock,
                 rules,
             )
-            .await;
+            .await?;
+            app.core.set_helpdesk(helpdesk);
+            return Ok(app);
         }
         let mut providers = Providers::default();
         if let Some(email) = &config.email {
@@ -182,6 +200,7 @@ impl App {
         .await?;
         app.late_results = Some(late_rx);
         app.duo = duo;
+        app.core.set_helpdesk(helpdesk);
         Ok(app)
     }
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub password: PasswordConfig,
     #[serde(default)]
     pub registration: RegistrationConfig,
+    /// The ICT Servicedesk: office hours, phone number, agents and where handoffs go.
+    pub helpdesk: Option<HelpdeskConfig>,
     pub telegram: Option<TelegramConfig>,
     /// Microsoft Teams: a Bot Framework bot whose messaging endpoint is `/api/teams/messages`.
     pub teams: Option<TeamsConfig>,
@@ -458,6 +460,72 @@ pub struct TelegramConfig {
     pub mode: TelegramMode,
     pub webhook_secret: Option<Secret>,
     pub webhook_secret_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpdeskConfig {
+    /// The desk's time zone (IANA name).
+    #[serde(default = "default_helpdesk_timezone")]
+    pub timezone: String,
+    /// Opening hours per day (`mon` … `sun`), e.g. `"08:00-18:00"` or `"08:00-12:00,13:00-17:00"`;
+    /// a day missing is closed.
+    #[serde(default = "default_helpdesk_hours")]
+    pub hours: std::collections::BTreeMap<String, String>,
+    /// Extra closed dates (`YYYY-MM-DD`), on top of the national holidays.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// `"nl"`: the Dutch national holidays, computed; `"none"`.
+    #[serde(default = "default_national_holidays")]
+    pub national_holidays: String,
+    #[serde(default = "default_helpdesk_phone")]
+    pub phone: String,
+    /// Who may act on a handoff: `telegram:<user id>` or `teams:<aad object id>`.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// The helpdesk's Telegram group (needs `[telegram]`).
+    pub telegram_chat_id: Option<i64>,
+    /// A Teams Workflows webhook URL posting cards to the helpdesk's channel.
+    pub teams_workflow_url: Option<String>,
+    /// A handoff nobody claims within this many minutes ends with the phone number.
+    #[serde(default = "default_claim_timeout")]
+    pub claim_timeout_minutes: i64,
+}
+
+fn default_helpdesk_timezone() -> String {
+    "Europe/Amsterdam".into()
+}
+
+fn default_helpdesk_hours() -> std::collections::BTreeMap<String, String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .into_iter()
+        .map(|d| (d.to_string(), "08:00-18:00".to_string()))
+        .collect()
+}
+
+fn default_national_holidays() -> String {
+    "nl".into()
+}
+
+fn default_helpdesk_phone() -> String {
+    crate::helpdesk::desk::DEFAULT_PHONE.into()
+}
+
+fn default_claim_timeout() -> i64 {
+    10
+}
+
+impl HelpdeskConfig {
+    pub fn office_hours(
+        &self,
+    ) -> Result<crate::helpdesk::OfficeHours, crate::helpdesk::HoursError> {
+        crate::helpdesk::OfficeHours::parse(
+            &self.timezone,
+            self.hours.iter(),
+            self.holidays.iter(),
+            &self.national_holidays,
+        )
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -893,6 +961,44 @@ impl Config {
                 return Err(invalid(
                     "http.public_url",
                     "must start with https:// (or http:// for local tests)",
+                ));
+            }
+        }
+        if let Some(h) = &self.helpdesk {
+            if let Err(e) = h.office_hours() {
+                return Err(invalid("helpdesk.hours", &e.to_string()));
+            }
+            if h.phone.trim().is_empty() {
+                return Err(invalid("helpdesk.phone", "must not be empty"));
+            }
+            if let Some(a) = h
+                .agents
+                .iter()
+                .find(|a| !(a.starts_with("telegram:") || a.starts_with("teams:")))
+            {
+                return Err(invalid(
+                    "helpdesk.agents",
+                    &format!("{a:?}: use \"telegram:<user id>\" or \"teams:<aad object id>\""),
+                ));
+            }
+            if h.telegram_chat_id.is_some() && self.telegram.is_none() {
+                return Err(invalid(
+                    "helpdesk.telegram_chat_id",
+                    "needs [telegram] (the bot posts to the group)",
+                ));
+            }
+            if let Some(url) = &h.teams_workflow_url {
+                if !url.starts_with("https://") {
+                    return Err(invalid(
+                        "helpdesk.teams_workflow_url",
+                        "must be an https URL",
+                    ));
+                }
+            }
+            if !(1..=240).contains(&h.claim_timeout_minutes) {
+                return Err(invalid(
+                    "helpdesk.claim_timeout_minutes",
+                    "must be between 1 and 240",
                 ));
             }
         }

@@ -69,6 +69,32 @@ pub async fn serve(
         }
         telegram = Some(tg);
     }
+    // The helpdesk's desks: the Telegram group (where agents act) first, then the Teams channel.
+    if let Some(hc) = &config.helpdesk {
+        let mut helpdesk = crate::app::helpdesk_from_config(config)?;
+        if let (Some(chat_id), Some(tg)) = (hc.telegram_chat_id, &telegram) {
+            helpdesk.desks.push(Arc::new(
+                tg.helpdesk_desk(chat_id, crate::dialogue::Lang::Nl),
+            ));
+            tracing::info!(chat_id, "helpdesk: Telegram group");
+        }
+        if let Some(url) = &hc.teams_workflow_url {
+            helpdesk.desks.push(Arc::new(
+                crate::helpdesk::teams_desk::TeamsWorkflowDesk::new(
+                    url,
+                    Arc::clone(&app.localizer),
+                )
+                .context("helpdesk.teams_workflow_url")?,
+            ));
+            tracing::info!("helpdesk: Teams channel (Workflows webhook)");
+        }
+        if helpdesk.desks.is_empty() {
+            tracing::warn!(
+                "helpdesk: no desk configured: users asking for a person get the phone number"
+            );
+        }
+        app.core.set_helpdesk(helpdesk);
+    }
     let mut teams = None;
     if let Some(tc) = &config.teams {
         let t = teams_channel(&app, tc, shutdown.clone())?;
@@ -108,6 +134,23 @@ pub async fn serve(
                         error = format!("{e:#}"),
                         "a late result could not be delivered"
                     );
+                }
+            }
+        });
+    }
+    // Callback requests posted when the desk opens; handoffs nobody claimed ended.
+    {
+        let core = Arc::clone(&app.core);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => break,
+                }
+                if let Err(e) = core.helpdesk_tick().await {
+                    tracing::error!(error = format!("{e:#}"), "helpdesk: periodic work failed");
                 }
             }
         });

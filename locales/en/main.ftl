@@ -102,6 +102,49 @@ push-cap = Too many notifications were sent this hour. Please choose another met
 unavailable = That did not work just now; nothing was changed. Please try again in a few minutes.
 input-too-long = That message is too long.
 helpdesk-info = Need help? Call the ICT Service Desk on 020-40 777 55 (Monday to Friday, 8:00 to 18:00).
+
+## Helpdesk handoff (what the user sees)
+button-human = Talk to a person
+helpdesk-call = Please call the ICT Service Desk on { $phone } (Monday to Friday, 8:00 to 18:00).
+handoff-opened = I have asked a colleague at the ICT Service Desk to take over. Someone will join this chat shortly; you can already describe your problem here. Never send a password or code.
+handoff-waiting = Waiting for a colleague of the ICT Service Desk. What you type here is passed on.
+handoff-with-agent = You are talking to { $name } of the ICT Service Desk.
+button-leave-handoff = Stop the conversation
+agent-joined = { $name } of the ICT Service Desk has joined. You are now talking to a person.
+agent-says = { $name }: { $text }
+handoff-closed = The ICT Service Desk has closed this conversation. Send a message if you need anything else.
+handoff-timed-out = No colleague is available right now. Please call the ICT Service Desk on { $phone }.
+agent-reset = The ICT Service Desk lets you set a new password now. Nobody at the desk sees it.
+desk-closed = The ICT Service Desk is closed now. It opens again { $relative ->
+        [today] today at { $time }
+        [tomorrow] tomorrow at { $time }
+        [week] on { $weekday ->
+            [0] Monday
+            [1] Tuesday
+            [2] Wednesday
+            [3] Thursday
+            [4] Friday
+            [5] Saturday
+           *[6] Sunday
+        } at { $time }
+       *[later] on { $date } at { $time }
+    }; you can then call { $phone }. Or leave a callback request and we will contact you when the desk opens.
+desk-closed-choice = Would you like us to contact you when the ICT Service Desk opens?
+button-callback = Contact me when you open
+callback-queued = Your callback request is noted. A colleague will contact you { $relative ->
+        [today] today from { $time }
+        [tomorrow] tomorrow from { $time }
+        [week] on { $weekday ->
+            [0] Monday
+            [1] Tuesday
+            [2] Wednesday
+            [3] Thursday
+            [4] Friday
+            [5] Saturday
+           *[6] Sunday
+        } from { $time }
+       *[later] on { $date } from { $time }
+    }.
 language-set = I will speak English with you now.
 button-lang-nl = Nederlands
 button-lang-en = English
@@ -267,3 +310,84 @@ email-notice-methods-changed-html =
     <p>Hello,</p>
     <p>The verification methods for password recovery of your account <strong>{ $account }</strong> were just changed through the password assistant in the chat.</p>
     <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>
+
+## Helpdesk desk (what agents see)
+# The card of a handoff in the service desk's Telegram group or Teams channel.
+hd-card-title = { $kind ->
+        [urgent] 🚨 URGENT { $ref } · "this wasn't me": the account may be misused
+        [callback] 📞 { $ref } · callback request
+       *[live] 💬 { $ref } · someone is waiting in the chat
+    }
+hd-label-account = Account
+hd-label-language = Language
+hd-label-platform = Platform
+hd-label-reason = Reason
+hd-label-passed = Passed
+hd-label-failed = Failed
+hd-label-asked = Asked at
+hd-label-status = Status
+hd-account-unknown = unknown
+hd-nothing = nothing
+hd-language = { $lang ->
+        [nl] Dutch
+       *[en] English
+    }
+hd-platform = { $platform ->
+        [telegram] Telegram
+        [teams] Microsoft Teams
+        [console] console
+       *[other] { $platform }
+    }
+hd-reason = { $reason ->
+        [asked] asked for a person
+        [locked_out] locked out after too many failed checks
+        [no_method] no registered method fits
+        [no_phone] has no phone at hand
+        [lost_phone] lost their phone
+        [not_me] reports a change they did not make
+        [callback] callback request outside office hours
+       *[other] { $reason }
+    }
+hd-method = { $method ->
+        [email] e-mail
+        [sms] SMS
+        [call] phone call
+        [questions] security questions
+        [push] Authenticator notification
+        [totp] Authenticator code
+        [recovery_locked] recovery locked (too many failed checks)
+       *[other] { $method }
+    }
+hd-status = { $status ->
+        [waiting] waiting for an agent
+        [queued] waiting for an agent
+        [claimed] claimed by { $name }
+        [closed] closed
+        [timed_out] nobody claimed it in time; the user was given the phone number
+        [closed_by_user] the user ended the conversation
+       *[other] { $status }
+    }
+hd-card-hint = Reply to this message to write to the user; your reply goes to the user's chat.
+hd-button-claim = ✋ Claim
+hd-button-unlock = 🔓 Unlock
+hd-button-reset = 🔑 Let them set a new password
+hd-button-close = ✅ Close
+hd-relay = { $ref } { $account }: { $text }
+hd-outcome-done = { $action ->
+        [claim] Claimed: you are helping this user now.
+        [unlock] Account unlocked; the user has been told.
+        [send_reset] The user is now choosing a new password in their own chat.
+        [close] Closed; the user has been told.
+       *[other] Passed on.
+    }
+hd-outcome-not-an-agent = Only ICT Service Desk agents can do this. Nothing happened.
+hd-outcome-unknown = This conversation does not exist (any more).
+hd-outcome-not-yours = { $name } has claimed this conversation.
+hd-outcome-not-claimed = Claim this conversation first with the Claim button.
+hd-outcome-closed = This conversation is already closed.
+hd-outcome-no-account = No account known: the user gave no login name.
+hd-outcome-failed = That did not work: { $why }
+hd-outcome-error = That did not work because of a fault. Please try again shortly.
+hd-reply-to-card = I don't know which conversation this belongs to. Reply to the conversation's card (the message with the buttons) to write to the user.
+hd-teams-act-in-telegram = Claiming, answering and handling it happens in the ICT Service Desk's Telegram group.
+hd-teams-update = { $ref } · { $account }: { $status }

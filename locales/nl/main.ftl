@@ -102,6 +102,49 @@ push-cap = Er zijn dit uur te veel meldingen verstuurd. Kies een andere methode.
 unavailable = Het lukt nu even niet; er is niets gewijzigd. Probeer het over een paar minuten opnieuw.
 input-too-long = Dat bericht is te lang.
 helpdesk-info = Hulp nodig? Bel de ICT Servicedesk op 020-40 777 55 (bereikbaar ma. t/m vr. van 8:00 tot 18:00).
+
+## Overdracht aan de servicedesk (wat de gebruiker ziet)
+button-human = Met een medewerker praten
+helpdesk-call = Bel de ICT Servicedesk op { $phone } (maandag t/m vrijdag van 8:00 tot 18:00).
+handoff-opened = Ik heb een collega van de ICT Servicedesk gevraagd het over te nemen. Er komt zo iemand in deze chat; je kunt je probleem hier alvast beschrijven. Stuur nooit een wachtwoord of code.
+handoff-waiting = Even wachten op een collega van de ICT Servicedesk. Wat je hier typt, wordt doorgegeven.
+handoff-with-agent = Je praat met { $name } van de ICT Servicedesk.
+button-leave-handoff = Het gesprek beëindigen
+agent-joined = { $name } van de ICT Servicedesk is erbij gekomen. Je praat nu met een mens.
+agent-says = { $name }: { $text }
+handoff-closed = De ICT Servicedesk heeft dit gesprek afgesloten. Stuur een bericht als je nog iets nodig hebt.
+handoff-timed-out = Er is nu geen collega beschikbaar. Bel de ICT Servicedesk op { $phone }.
+agent-reset = De ICT Servicedesk laat je nu een nieuw wachtwoord instellen. Niemand bij de servicedesk ziet het.
+desk-closed = De ICT Servicedesk is nu gesloten. We zijn er weer { $relative ->
+        [today] vandaag om { $time }
+        [tomorrow] morgen om { $time }
+        [week] { $weekday ->
+            [0] maandag
+            [1] dinsdag
+            [2] woensdag
+            [3] donderdag
+            [4] vrijdag
+            [5] zaterdag
+           *[6] zondag
+        } om { $time }
+       *[later] op { $date } om { $time }
+    }; bel dan { $phone }. Of laat een terugbelverzoek achter, dan nemen we contact met je op zodra we open zijn.
+desk-closed-choice = Wil je dat we contact met je opnemen zodra de ICT Servicedesk open is?
+button-callback = Neem contact met me op
+callback-queued = Je terugbelverzoek is genoteerd. Een collega neemt contact met je op { $relative ->
+        [today] vandaag vanaf { $time }
+        [tomorrow] morgen vanaf { $time }
+        [week] { $weekday ->
+            [0] maandag
+            [1] dinsdag
+            [2] woensdag
+            [3] donderdag
+            [4] vrijdag
+            [5] zaterdag
+           *[6] zondag
+        } vanaf { $time }
+       *[later] op { $date } vanaf { $time }
+    }.
 language-set = Ik praat nu Nederlands met je.
 button-lang-nl = Nederlands
 button-lang-en = English
@@ -267,3 +310,84 @@ email-notice-methods-changed-html =
     <p>Hallo,</p>
     <p>De verificatiemethodes voor wachtwoordherstel van je account <strong>{ $account }</strong> zijn zojuist gewijzigd via de wachtwoordassistent in de chat.</p>
     <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>
+
+## Helpdesk desk (what agents see)
+# De kaart van een overdracht in de Telegram-groep of het Teams-kanaal van de servicedesk.
+hd-card-title = { $kind ->
+        [urgent] 🚨 DRINGEND { $ref } · "dit was ik niet": mogelijk misbruik van het account
+        [callback] 📞 { $ref } · terugbelverzoek
+       *[live] 💬 { $ref } · iemand wacht in de chat
+    }
+hd-label-account = Account
+hd-label-language = Taal
+hd-label-platform = Kanaal
+hd-label-reason = Reden
+hd-label-passed = Gelukt
+hd-label-failed = Mislukt
+hd-label-asked = Gevraagd
+hd-label-status = Status
+hd-account-unknown = onbekend
+hd-nothing = niets
+hd-language = { $lang ->
+        [nl] Nederlands
+       *[en] Engels
+    }
+hd-platform = { $platform ->
+        [telegram] Telegram
+        [teams] Microsoft Teams
+        [console] console
+       *[other] { $platform }
+    }
+hd-reason = { $reason ->
+        [asked] vroeg zelf om een medewerker
+        [locked_out] geblokkeerd na te veel mislukte controles
+        [no_method] geen geregistreerde methode past
+        [no_phone] heeft geen telefoon bij zich
+        [lost_phone] telefoon kwijt
+        [not_me] meldt een wijziging die hij of zij niet zelf deed
+        [callback] terugbelverzoek buiten openingstijden
+       *[other] { $reason }
+    }
+hd-method = { $method ->
+        [email] e-mail
+        [sms] sms
+        [call] telefoontje
+        [questions] beveiligingsvragen
+        [push] Authenticator-melding
+        [totp] Authenticator-code
+        [recovery_locked] herstel geblokkeerd (te veel mislukte controles)
+       *[other] { $method }
+    }
+hd-status = { $status ->
+        [waiting] wacht op een collega
+        [queued] wacht op een collega
+        [claimed] opgepakt door { $name }
+        [closed] afgesloten
+        [timed_out] niemand pakte het op tijd op; de gebruiker kreeg het telefoonnummer
+        [closed_by_user] de gebruiker heeft het gesprek beëindigd
+       *[other] { $status }
+    }
+hd-card-hint = Beantwoord dit bericht om de gebruiker te schrijven; je antwoord komt in de chat van de gebruiker.
+hd-button-claim = ✋ Oppakken
+hd-button-unlock = 🔓 Ontgrendelen
+hd-button-reset = 🔑 Nieuw wachtwoord laten kiezen
+hd-button-close = ✅ Afsluiten
+hd-relay = { $ref } { $account }: { $text }
+hd-outcome-done = { $action ->
+        [claim] Opgepakt: jij helpt deze gebruiker nu.
+        [unlock] Account ontgrendeld; de gebruiker is ingelicht.
+        [send_reset] De gebruiker kiest nu in de eigen chat een nieuw wachtwoord.
+        [close] Afgesloten; de gebruiker is ingelicht.
+       *[other] Doorgegeven.
+    }
+hd-outcome-not-an-agent = Alleen medewerkers van de ICT Servicedesk kunnen dit doen. Er is niets gebeurd.
+hd-outcome-unknown = Dit gesprek bestaat niet (meer).
+hd-outcome-not-yours = { $name } heeft dit gesprek opgepakt.
+hd-outcome-not-claimed = Pak dit gesprek eerst op met de knop Oppakken.
+hd-outcome-closed = Dit gesprek is al afgesloten.
+hd-outcome-no-account = Geen account bekend: de gebruiker gaf geen loginnaam.
+hd-outcome-failed = Dat is niet gelukt: { $why }
+hd-outcome-error = Dat is niet gelukt door een storing. Probeer het zo opnieuw.
+hd-reply-to-card = Ik weet niet bij welk gesprek dit hoort. Beantwoord de kaart van het gesprek (het bericht met de knoppen) om de gebruiker te schrijven.
+hd-teams-act-in-telegram = Oppakken, antwoorden en afhandelen gaat in de Telegram-groep van de ICT Servicedesk.
+hd-teams-update = { $ref } · { $account }: { $status }

@@ -16,9 +16,21 @@
 //! - the language of a new conversation comes from the user's `language_code`;
 //! - 429 `retry_after` is waited out, network errors and 5xx are retried with backoff, and a user
 //!   who blocked the bot ends the conversation quietly.
+//!
+//! Group chats are refused ("telegram-private-only"), except the ICT Servicedesk's own group
+//! ([`Telegram::set_helpdesk_group`], config `helpdesk.telegram_chat_id`), whose updates go to the
+//! core as agents' actions on handoffs ([`crate::helpdesk::telegram_desk`] posts the cards there):
+//! - a desk button (`hd:<action>:<handoff id>`) → [`Core::agent_action`] as agent
+//!   `telegram:<user id>`, answered with a toast saying what came of it (done, not an agent,
+//!   claimed by someone else, closed, no account, failed);
+//! - a text message that replies to a card or to a relayed message → a message for the user of
+//!   that handoff; if it could not be delivered, the agent is told in a reply;
+//! - anything else in the group (agents talking among themselves) is ignored.
+//!
+//! Whether someone may act is the core's decision (`helpdesk.agents`); the channel passes ids.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,12 +42,13 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use teloxide::payloads::{
-    GetUpdatesSetters, SendMessageSetters, SendPhotoSetters, SetWebhookSetters,
+    AnswerCallbackQuerySetters, GetUpdatesSetters, SendMessageSetters, SendPhotoSetters,
+    SetWebhookSetters,
 };
 use teloxide::requests::{Payload, Request, Requester};
 use teloxide::types::{
     AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
-    Message, MessageId, Update, UpdateKind,
+    Message, MessageId, ReplyParameters, Update, UpdateKind, User,
 };
 use teloxide::{ApiError, Bot, RequestError};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +56,8 @@ use tokio_util::task::TaskTracker;
 
 use super::queue::{ChatQueues, Handle};
 use crate::dialogue::{Input, Lang, QrCode, Text};
+use crate::helpdesk::desk::{Agent, AgentAction, AgentOutcome};
+use crate::helpdesk::telegram_desk::{self, HandoffThreads, TelegramDesk};
 use crate::i18n::Localizer;
 use crate::recovery::{ChatRef, Core, Outbound, TurnOutput};
 
@@ -72,6 +87,18 @@ pub struct Telegram {
     /// [`QR_LIFETIME`] in milliseconds, unless [`Telegram::set_qr_lifetime`] changed it.
     qr_lifetime_ms: AtomicU64,
     shutdown: CancellationToken,
+    /// The ICT Servicedesk's group and the language of its texts, once set.
+    helpdesk: RwLock<Option<HelpdeskGroup>>,
+    /// Which group messages (cards, relays) belong to which handoff; shared with the desk.
+    threads: Arc<HandoffThreads>,
+    /// This bot's user id (the token's first part), to know replies to its own messages.
+    bot_id: Option<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct HelpdeskGroup {
+    chat_id: ChatId,
+    lang: Lang,
 }
 
 /// The language for a Telegram `language_code`: Dutch for `nl*`, English for any other code,
@@ -101,7 +128,51 @@ impl Telegram {
             qr_deletions: TaskTracker::new(),
             qr_lifetime_ms: AtomicU64::new(millis(QR_LIFETIME)),
             shutdown,
+            helpdesk: RwLock::new(None),
+            threads: HandoffThreads::new(),
+            bot_id: token.split_once(':').and_then(|(id, _)| id.parse().ok()),
         }))
+    }
+
+    /// Takes the updates of group `chat_id` (the ICT Servicedesk's, config
+    /// `helpdesk.telegram_chat_id`) as agents' actions instead of refusing them; answers there
+    /// in Dutch.
+    pub fn set_helpdesk_group(&self, chat_id: i64) {
+        self.set_helpdesk(chat_id, Lang::Nl);
+    }
+
+    /// The helpdesk group's desk, posting with this channel's bot and sharing its map of cards
+    /// and relayed messages (so agents' replies find their handoff); also routes the group's
+    /// updates to the core, as [`Telegram::set_helpdesk_group`] does, in language `lang`.
+    pub fn helpdesk_desk(&self, chat_id: i64, lang: Lang) -> TelegramDesk {
+        self.set_helpdesk(chat_id, lang);
+        TelegramDesk::new(self.bot.clone(), chat_id, Arc::clone(&self.l10n))
+            .with_lang(lang)
+            .with_threads(Arc::clone(&self.threads))
+    }
+
+    /// The bot this channel talks through (for a [`TelegramDesk`] built by hand).
+    pub fn bot(&self) -> Bot {
+        self.bot.clone()
+    }
+
+    /// The map of the helpdesk group's messages to handoffs (for a [`TelegramDesk`] built by
+    /// hand: pass it to [`TelegramDesk::with_threads`]).
+    pub fn handoff_threads(&self) -> Arc<HandoffThreads> {
+        Arc::clone(&self.threads)
+    }
+
+    fn set_helpdesk(&self, chat_id: i64, lang: Lang) {
+        *self.helpdesk.write().unwrap_or_else(|e| e.into_inner()) = Some(HelpdeskGroup {
+            chat_id: ChatId(chat_id),
+            lang,
+        });
+    }
+
+    /// The helpdesk group, if `chat` is it.
+    fn helpdesk_group(&self, chat: ChatId) -> Option<HelpdeskGroup> {
+        let group = *self.helpdesk.read().unwrap_or_else(|e| e.into_inner());
+        group.filter(|g| g.chat_id == chat)
     }
 
     /// How long QR code photos stay in the chat from now on ([`QR_LIFETIME`] by default;
@@ -253,6 +324,10 @@ impl Telegram {
 
     async fn on_message(&self, msg: Message) {
         let chat_id = msg.chat.id;
+        if let Some(group) = self.helpdesk_group(chat_id) {
+            self.on_desk_message(group, msg).await;
+            return;
+        }
         let lang = lang_from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()));
         if !msg.chat.is_private() {
             self.say(chat_id, lang, "telegram-private-only").await;
@@ -286,6 +361,14 @@ impl Telegram {
     }
 
     async fn on_callback(&self, q: CallbackQuery) {
+        if let Some(group) = q
+            .message
+            .as_ref()
+            .and_then(|m| self.helpdesk_group(m.chat().id))
+        {
+            self.on_desk_callback(group, q).await;
+            return;
+        }
         if let Err(e) = self
             .retrying(|| self.bot.answer_callback_query(q.id.clone()))
             .await
@@ -316,6 +399,98 @@ impl Telegram {
         }
         let out = self.core.handle(&chat, Input::Button(data.clone())).await;
         self.send_turn(&chat, chat_id, out).await;
+    }
+
+    /// A button on a handoff card in the helpdesk group: the agent's action, and a toast saying
+    /// what came of it.
+    async fn on_desk_callback(&self, group: HelpdeskGroup, q: CallbackQuery) {
+        let toast = match q.data.as_deref().and_then(telegram_desk::parse_callback) {
+            None => None,
+            Some((action, handoff_id)) => {
+                let agent = agent_of(&q.from);
+                let outcome = self
+                    .core
+                    .agent_action(&agent, handoff_id, action.clone())
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            action = action.id(),
+                            "telegram: an agent's action failed"
+                        );
+                        AgentOutcome::Failed(String::new())
+                    });
+                Some(telegram_desk::outcome_text(
+                    &self.l10n, group.lang, &action, &outcome,
+                ))
+            }
+        };
+        let answered = self
+            .retrying(|| {
+                let request = self.bot.answer_callback_query(q.id.clone());
+                match &toast {
+                    Some(text) => request.text(text.clone()),
+                    None => request,
+                }
+            })
+            .await;
+        if let Err(e) = answered {
+            tracing::warn!(error = %e, "telegram: answerCallbackQuery failed");
+        }
+    }
+
+    /// A message in the helpdesk group: a reply to a card or a relayed message is the agent's
+    /// message for that handoff's user; anything else is agents talking among themselves.
+    async fn on_desk_message(&self, group: HelpdeskGroup, msg: Message) {
+        let (Some(from), Some(text), Some(replied)) =
+            (&msg.from, msg.text(), msg.reply_to_message())
+        else {
+            return;
+        };
+        let to_this_bot = replied.from.as_ref().is_some_and(|u| match self.bot_id {
+            Some(id) => u.id.0 == id,
+            None => u.is_bot,
+        });
+        if from.is_bot || !to_this_bot {
+            return;
+        }
+        // A relayed message (or a card) this process sent, else the card by its desk reference.
+        let handoff = self
+            .threads
+            .handoff_of(replied.id.0)
+            .unwrap_or_else(|| replied.id.0.to_string());
+        let action = AgentAction::Message(text.to_string());
+        let outcome = match self
+            .core
+            .agent_action(&agent_of(from), &handoff, action.clone())
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "telegram: relaying an agent's message failed"
+                );
+                AgentOutcome::Failed(String::new())
+            }
+        };
+        let notice = match outcome {
+            AgentOutcome::Done => return,
+            AgentOutcome::UnknownHandoff => {
+                self.l10n.text(group.lang, &Text::new("hd-reply-to-card"))
+            }
+            other => telegram_desk::outcome_text(&self.l10n, group.lang, &action, &other),
+        };
+        let sent = self
+            .retrying(|| {
+                self.bot
+                    .send_message(msg.chat.id, notice.clone())
+                    .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply())
+            })
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "telegram: answering an agent failed");
+        }
     }
 
     /// Sends a turn's replies; on a failed turn, a translated apology.
@@ -449,7 +624,7 @@ impl Telegram {
 
 /// Which failures of a request are tried again.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
+pub(crate) enum Retry {
     /// 429s, network errors and 5xx.
     Transient,
     /// Only 429s: for a request that must not arrive twice.
@@ -458,7 +633,7 @@ enum Retry {
 
 /// Sends a request, waiting out 429s and (with [`Retry::Transient`]) retrying network errors
 /// and 5xx with backoff.
-async fn retrying<R, F>(
+pub(crate) async fn retrying<R, F>(
     retry: Retry,
     make: F,
 ) -> Result<<R::Payload as Payload>::Output, RequestError>
@@ -499,6 +674,22 @@ impl Handle<Update> for Telegram {
             UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
             _ => {}
         }
+    }
+}
+
+/// An agent as the core knows them: `telegram:<user id>`, and their name in Telegram.
+fn agent_of(user: &User) -> Agent {
+    let full = user.full_name();
+    let name = if !full.trim().is_empty() {
+        full.trim().to_string()
+    } else if let Some(username) = &user.username {
+        username.clone()
+    } else {
+        format!("telegram:{}", user.id.0)
+    };
+    Agent {
+        id: format!("telegram:{}", user.id.0),
+        name,
     }
 }
 

@@ -2,7 +2,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::reply::{Button, Reply, Text};
 use super::state::{Conversation, Enrol, Lang, Recovery, Registered, Registering, State};
-use super::{Effect, EndReason, EnrolTarget, Event, Input, Refusal, SecretText};
+use super::{Effect, EndReason, EnrolTarget, Event, Input, Opening, Refusal, SecretText};
 use crate::domain::{
     AnswerProblem, EmailAddress, LoginName, Method, OtpCode, PhoneNumber, PolicyViolation, Reason,
 };
@@ -100,7 +100,8 @@ enum Command {
     Cancel,
     Restart,
     Language(Lang),
-    Help,
+    /// Ask for a person at the helpdesk ("medewerker", "help", "human").
+    Human,
     /// Register or change verification methods (`/registreren`, `/register`).
     Register,
 }
@@ -110,7 +111,7 @@ fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
         UserInput::Button(id) => match id.as_str() {
             "cancel" => Some(Command::Cancel),
             "restart" => Some(Command::Restart),
-            "help" => Some(Command::Help),
+            "help" | "human" => Some(Command::Human),
             "register" => Some(Command::Register),
             _ => id
                 .strip_prefix("lang:")
@@ -129,7 +130,13 @@ fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
             match word {
                 "cancel" | "stop" | "annuleren" | "annuleer" => Some(Command::Cancel),
                 "start" | "restart" | "opnieuw" => Some(Command::Restart),
-                "help" | "hulp" => Some(Command::Help),
+                "help" | "hulp" | "medewerker" | "human" | "mens" | "servicedesk" | "helpdesk" => {
+                    Some(Command::Human)
+                }
+                "iemand" if rest.starts_with("spreken") => Some(Command::Human),
+                "speak" | "talk" if rest.contains("person") || rest.contains("human") => {
+                    Some(Command::Human)
+                }
                 "register" | "registreren" | "registreer" | "registratie" | "registration"
                     if rest.is_empty() =>
                 {
@@ -156,6 +163,11 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
     }
     match command(&input, state.expects_secret()) {
         Some(Command::Cancel) => {
+            if let State::Handoff { handoff_id, .. } = &state {
+                out.effect(Effect::LeaveHandoff {
+                    handoff_id: handoff_id.clone(),
+                });
+            }
             end_current(&state, EndReason::Cancelled, out);
             out.reply(
                 Reply::text(Text::new("cancelled"))
@@ -178,11 +190,15 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
             }
             return (state, new);
         }
-        Some(Command::Help) => {
-            out.reply(Reply::text(Text::new("helpdesk-info")));
-            if !matches!(state, State::Idle) {
-                out.reply(prompt(&state));
+        Some(Command::Human) => {
+            if let State::Handoff { .. } = state {
+                return (reprompt(state, out), lang);
             }
+            out.effect(Effect::RequestHuman {
+                recovery_id: state.recovery().map(|r| r.id.clone()),
+                login: login_of(&state),
+                reason: "asked",
+            });
             return (state, lang);
         }
         Some(Command::Register) => {
@@ -192,15 +208,17 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
                 return (reprompt(state, out), lang);
             }
             // The login name is already known when a recovery turned out to be impossible.
-            let login = match &state {
-                State::AskReason { login } | State::Starting { login, .. } => Some(login.clone()),
-                s => s.recovery().map(|r| r.login.clone()),
-            };
+            let login = login_of(&state);
             end_current(&state, EndReason::Cancelled, out);
             return (begin_enrolment(login, out), lang);
         }
         None => {}
     }
+    // After "the desk is closed", anything typed starts over, as a first message does.
+    let state = match (state, &input) {
+        (State::DeskClosed { .. }, UserInput::Text(_)) => State::Idle,
+        (state, _) => state,
+    };
     let state = match state {
         State::Idle => {
             // A first message that already is a login name skips the question.
@@ -599,8 +617,49 @@ fn on_registration(state: State, input: &UserInput, out: &mut Out) -> State {
             },
             UserInput::Button(_) => reprompt(State::RegTotp { reg }, out),
         },
+        State::Handoff {
+            handoff_id,
+            login,
+            agent,
+        } => {
+            if let UserInput::Text(t) = input {
+                if !t.trim().is_empty() {
+                    out.effect(Effect::RelayToDesk {
+                        handoff_id: handoff_id.clone(),
+                        text: t.clone(),
+                    });
+                }
+            }
+            State::Handoff {
+                handoff_id,
+                login,
+                agent,
+            }
+        }
+        State::DeskClosed { login } => match input {
+            UserInput::Button(b) if b == "callback" => {
+                out.effect(Effect::RequestCallback {
+                    login: login.clone(),
+                });
+                State::DeskClosed { login }
+            }
+            _ => reprompt(State::DeskClosed { login }, out),
+        },
         // Every recovery state is handled by the caller.
         other => reprompt(other, out),
+    }
+}
+
+/// The login name a state knows, if any.
+fn login_of(state: &State) -> Option<LoginName> {
+    match state {
+        State::AskReason { login } | State::Starting { login, .. } => Some(login.clone()),
+        State::RegStarting { login } => Some(login.clone()),
+        State::Handoff { login, .. } | State::DeskClosed { login } => login.clone(),
+        s => s
+            .recovery()
+            .map(|r| r.login.clone())
+            .or_else(|| s.registering().map(|r| r.login.clone())),
     }
 }
 
@@ -800,6 +859,7 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
                     offers,
                     passed: Vec::new(),
                     no_phone: false,
+                    approved_by_agent: false,
                 };
                 to_choose(rec, out)
             }
@@ -1131,6 +1191,108 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             }
             other => other,
         },
+        Event::HandoffOpened { handoff_id } => {
+            let login = login_of(&state);
+            end_current(&state, EndReason::Cancelled, out);
+            let next = State::Handoff {
+                handoff_id,
+                login,
+                agent: None,
+            };
+            out.reply(Reply::text(Text::new("handoff-opened")).then_prompt(&next));
+            next
+        }
+        Event::DeskClosed { opening, phone } => {
+            let login = login_of(&state);
+            end_current(&state, EndReason::Cancelled, out);
+            let next = State::DeskClosed { login };
+            out.reply(
+                Reply::text(opening_text("desk-closed", &opening).arg("phone", phone))
+                    .with_buttons(prompt(&next).buttons),
+            );
+            next
+        }
+        Event::NoDesk { phone } => {
+            out.reply(Reply::text(Text::new("helpdesk-call").arg("phone", phone)));
+            if !matches!(state, State::Idle) {
+                out.reply(prompt(&state));
+            }
+            state
+        }
+        Event::CallbackQueued { opening } => match state {
+            State::DeskClosed { .. } => {
+                out.reply(
+                    Reply::text(opening_text("callback-queued", &opening))
+                        .then(Text::new("goodbye")),
+                );
+                State::Idle
+            }
+            other => other,
+        },
+        Event::AgentJoined { name } => match state {
+            State::Handoff {
+                handoff_id, login, ..
+            } => {
+                out.reply(Reply::text(
+                    Text::new("agent-joined").arg("name", name.clone()),
+                ));
+                State::Handoff {
+                    handoff_id,
+                    login,
+                    agent: Some(name),
+                }
+            }
+            other => other,
+        },
+        Event::AgentMessage { name, text } => match state {
+            s @ State::Handoff { .. } => {
+                out.reply(Reply::text(
+                    Text::new("agent-says").arg("name", name).arg("text", text),
+                ));
+                s
+            }
+            other => other,
+        },
+        Event::HandoffEnded { timed_out, phone } => match state {
+            State::Handoff { .. } => {
+                let text = if timed_out {
+                    Text::new("handoff-timed-out").arg("phone", phone)
+                } else {
+                    Text::new("handoff-closed")
+                };
+                out.reply(
+                    Reply::text(text)
+                        .with_buttons(vec![Button::new("restart", Text::new("button-restart"))]),
+                );
+                State::Idle
+            }
+            other => other,
+        },
+        Event::AgentUnlocked => match state {
+            s @ State::Handoff { .. } => {
+                out.reply(Reply::text(Text::new("unlocked-done")));
+                s
+            }
+            other => other,
+        },
+        Event::AgentApprovedReset { recovery_id, login } => match state {
+            State::Handoff { .. } => {
+                let next = State::NewPassword {
+                    rec: Recovery {
+                        id: recovery_id,
+                        login,
+                        reason: Reason::Forgot,
+                        offers: Vec::new(),
+                        passed: Vec::new(),
+                        no_phone: false,
+                        approved_by_agent: true,
+                    },
+                };
+                out.reply(Reply::text(Text::new("agent-reset")).then_prompt(&next));
+                next
+            }
+            other => other,
+        },
         Event::Unavailable => {
             let sorry = Reply::text(Text::new("unavailable"));
             match state {
@@ -1174,10 +1336,14 @@ fn on_refusal(state: State, refusal: Refusal, out: &mut Out) -> State {
         Refusal::ChallengeExpired => (Text::new("challenge-expired"), false),
     };
     if ends {
+        let mut buttons = vec![Button::new("restart", Text::new("button-restart"))];
+        if matches!(refusal, Refusal::RecoveryLocked { .. }) {
+            buttons.insert(0, human_button());
+        }
         out.reply(
             Reply::text(text)
                 .then(Text::new("helpdesk-info"))
-                .with_buttons(vec![Button::new("restart", Text::new("button-restart"))]),
+                .with_buttons(buttons),
         );
         return State::Idle;
     }
@@ -1276,7 +1442,8 @@ fn on_verdict(state: State, method: Method, ok: bool, out: &mut Out) -> State {
 
 /// The only gate to the final step: two different methods passed.
 fn can_finish(rec: &Recovery) -> bool {
-    Method::distinct_factors(rec.passed.iter().copied()) >= METHODS_REQUIRED
+    rec.approved_by_agent
+        || Method::distinct_factors(rec.passed.iter().copied()) >= METHODS_REQUIRED
 }
 
 fn with_rec(state: State, out: &mut Out, f: impl FnOnce(Recovery, &mut Out) -> State) -> State {
@@ -1493,7 +1660,34 @@ pub fn prompt(state: &State) -> Reply {
             back_button(),
             cancel_button(),
         ]),
+        State::Handoff { agent, .. } => match agent {
+            Some(name) => Reply::text(Text::new("handoff-with-agent").arg("name", name.clone())),
+            None => Reply::text(Text::new("handoff-waiting")),
+        }
+        .with_buttons(vec![Button::new(
+            "cancel",
+            Text::new("button-leave-handoff"),
+        )]),
+        State::DeskClosed { .. } => {
+            Reply::text(Text::new("desk-closed-choice")).with_buttons(vec![
+                Button::new("callback", Text::new("button-callback")),
+                cancel_button(),
+            ])
+        }
     }
+}
+
+/// A message about when the desk opens, with the opening's parts as arguments.
+fn opening_text(id: &'static str, o: &Opening) -> Text {
+    Text::new(id)
+        .arg("relative", o.relative)
+        .num("weekday", i64::from(o.weekday))
+        .arg("time", o.time.clone())
+        .arg("date", o.date.clone())
+}
+
+fn human_button() -> Button {
+    Button::new("human", Text::new("button-human"))
 }
 
 fn back_button() -> Button {
@@ -1579,6 +1773,7 @@ fn choose_prompt(rec: &Recovery) -> Reply {
             .then(Text::new("not-enough-methods-register"))
             .then(Text::new("helpdesk-info"));
         buttons.push(Button::new("register", Text::new("button-register")));
+        buttons.push(human_button());
         buttons.push(cancel_button());
         return reply.with_buttons(buttons);
     }
@@ -1708,6 +1903,7 @@ mod tests {
             offers: vec![],
             passed,
             no_phone: false,
+            approved_by_agent: false,
         };
         assert!(!can_finish(&rec(vec![Method::Email])));
         assert!(!can_finish(&rec(vec![Method::Email, Method::Email])));

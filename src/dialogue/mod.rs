@@ -145,6 +145,44 @@ pub enum Event {
         methods: Vec<Registered>,
     },
     MethodsConfirmed,
+    /// A person at the helpdesk will take over: the handoff is open and posted to the desk.
+    HandoffOpened {
+        handoff_id: String,
+    },
+    /// The desk is closed now; it opens at `opening` (described for the user's time zone).
+    DeskClosed {
+        opening: Opening,
+        phone: String,
+    },
+    /// No helpdesk can take a chat (none configured, or never open): call the phone number.
+    NoDesk {
+        phone: String,
+    },
+    /// A callback request was queued for when the desk opens.
+    CallbackQueued {
+        opening: Opening,
+    },
+    /// An agent took the handoff.
+    AgentJoined {
+        name: String,
+    },
+    /// An agent's message for the user.
+    AgentMessage {
+        name: String,
+        text: String,
+    },
+    /// The handoff ended: closed by the agent or the user, or nobody claimed it in time.
+    HandoffEnded {
+        timed_out: bool,
+        phone: String,
+    },
+    /// The agent unlocked the account.
+    AgentUnlocked,
+    /// The agent lets the user set a new password now, in recovery `recovery_id`.
+    AgentApprovedReset {
+        recovery_id: String,
+        login: LoginName,
+    },
     /// After a recovery: the methods were last confirmed long ago; ask whether they are right.
     /// The core opened an enrolment for it, proven by the recovery's two methods.
     ReconfirmDue {
@@ -297,6 +335,39 @@ pub enum Effect {
         enrolment_id: String,
         why: EndReason,
     },
+    /// The user asks for a person: a handoff in office hours, the opening time otherwise.
+    RequestHuman {
+        recovery_id: Option<String>,
+        login: Option<LoginName>,
+        reason: &'static str,
+    },
+    /// Outside office hours: call me back when the desk opens.
+    RequestCallback {
+        login: Option<LoginName>,
+    },
+    /// A message the user typed during a handoff, for the agent.
+    RelayToDesk {
+        handoff_id: String,
+        text: String,
+    },
+    /// The user leaves the handoff.
+    LeaveHandoff {
+        handoff_id: String,
+    },
+}
+
+/// When the helpdesk opens next, in the user's time zone, for a Fluent message to describe:
+/// "vandaag om 08:00", "maandag om 08:00", "op 2026-12-28 om 08:00".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: u32,
+    /// Local time, `08:00`.
+    pub time: String,
+    /// Local date, `2026-12-28`.
+    pub date: String,
+    /// `today`, `tomorrow`, `week` (within six days) or `later`.
+    pub relative: &'static str,
 }
 
 /// The address or number a registration step verifies.

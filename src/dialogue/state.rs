@@ -72,6 +72,10 @@ pub struct Recovery {
     pub passed: Vec<Method>,
     /// "I don't have my phone": only methods that need no phone are offered.
     pub no_phone: bool,
+    /// A helpdesk agent, having talked to the user, lets them finish without two methods (the
+    /// core's record says which agent; this copy only drives the conversation).
+    #[serde(default)]
+    pub approved_by_agent: bool,
 }
 
 impl Recovery {
@@ -222,6 +226,15 @@ pub enum State {
     },
     /// Registration: a first code from the authenticator app just set up.
     RegTotp { reg: Registering },
+    /// Talking to (or waiting for) a person at the helpdesk; what the user types is relayed.
+    Handoff {
+        handoff_id: String,
+        login: Option<LoginName>,
+        /// An agent took it (by this name).
+        agent: Option<String>,
+    },
+    /// The desk is closed: a callback request may be left.
+    DeskClosed { login: Option<LoginName> },
 }
 
 impl State {

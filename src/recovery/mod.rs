@@ -11,6 +11,7 @@ mod clock;
 mod decoy;
 mod effects;
 mod enrolment;
+mod handoff;
 mod keys;
 mod rules;
 mod totp;
@@ -124,6 +125,8 @@ pub struct Core {
     turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Each security question as shown, in every language: a new answer may not be in it.
     question_texts: HashMap<String, Vec<String>>,
+    /// Office hours, phone, agents and desks ([`Core::set_helpdesk`]).
+    helpdesk: std::sync::RwLock<Arc<crate::helpdesk::desk::Helpdesk>>,
 }
 
 /// The text of every known security question in both languages.
@@ -181,6 +184,7 @@ impl Core {
             outbound: Mutex::new(HashMap::new()),
             turn_locks: Mutex::new(HashMap::new()),
             question_texts: question_texts(),
+            helpdesk: std::sync::RwLock::new(Arc::new(Default::default())),
         }
     }
 
@@ -230,6 +234,12 @@ impl Core {
         drop(turn);
         self.release_turn_lock(&chat.conversation, &lock);
         let out = out.inspect_err(|_| self.metrics.error())?;
+        self.deliver(&chat, out).await;
+        Ok(true)
+    }
+
+    /// Hands replies made outside the user's own turn to the conversation's channel.
+    async fn deliver(&self, chat: &ChatRef, out: TurnOutput) {
         let channel = chat.conversation.split(':').next().unwrap_or_default();
         let outbound = self
             .outbound
@@ -238,13 +248,35 @@ impl Core {
             .get(channel)
             .cloned();
         match outbound {
-            Some(o) => o.deliver(&chat, out).await,
+            Some(o) => o.deliver(chat, out).await,
             None => tracing::info!(
                 channel,
                 "late result stored; the channel shows it on the next turn"
             ),
         }
-        Ok(true)
+    }
+
+    /// Runs `events` through the conversation (and the effects they lead to), saving it once.
+    /// The caller holds the turn lock.
+    async fn run_events(&self, chat: &ChatRef, events: Vec<Event>) -> anyhow::Result<TurnOutput> {
+        let now = self.now();
+        let mut conv = self.load(chat).await?;
+        let mut acc = TurnOutput {
+            lang: conv.lang,
+            replies: Vec::new(),
+            expects_secret: conv.state.expects_secret(),
+        };
+        for ev in events {
+            let (next, out) = self.run_inner(chat, conv, Input::Event(ev), now).await?;
+            conv = next;
+            acc.replies.extend(out.replies);
+            acc.expects_secret = out.expects_secret;
+            acc.lang = out.lang;
+        }
+        self.store
+            .save_conversation(&chat.conversation, &conv, now.timestamp())
+            .await?;
+        Ok(acc)
     }
 
     /// Whether the database and the directory answer (for `/readyz`).

@@ -7,6 +7,7 @@
 mod audit;
 mod conversations;
 mod enrolments;
+mod handoffs;
 mod recoveries;
 mod registrations;
 mod throttles;
@@ -21,6 +22,7 @@ use sqlx::SqlitePool;
 
 pub use audit::AuditRow;
 pub use enrolments::{EnrolmentChallenge, EnrolmentRow, RegField, RegistrationTimes};
+pub use handoffs::HandoffRow;
 pub use recoveries::{ChallengeRow, RecoveryRow};
 pub use registrations::Registration;
 pub use throttles::LockScope;

@@ -32,6 +32,10 @@
 //!   can only delete its own messages unless [`FakeTelegram::make_admin`] was called.
 //! - `editMessageReplyMarkup`: the bot's own, undeleted message in that chat; the new markup must
 //!   differ from the current one (else "message is not modified", like Telegram).
+//! - `editMessageText`: the bot's own, undeleted message in that chat; `text` as for
+//!   `sendMessage`; text and markup together must differ from the current ones (else "message is
+//!   not modified"); as in Telegram, an edit without `reply_markup` removes the inline keyboard.
+//!   Edits are recorded ([`FakeTelegram::edits`]), and the stored message changes with them.
 //! - `answerCallbackQuery`: a known callback query id that was not answered yet, `text` ≤ 200.
 //! - `setWebhook`: https URL on port 443/80/88/8443 (http is allowed for 127.0.0.1/localhost/[::1]
 //!   only, so tests can point Telegram at the bot; real Telegram requires https), `secret_token`
@@ -103,6 +107,32 @@ pub struct SentPhoto {
     pub protect_content: bool,
 }
 
+/// A group member who writes or presses buttons ([`FakeTelegram::member_says`]).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: Option<String>,
+}
+
+impl Member {
+    pub fn new(id: i64, first_name: &str, last_name: Option<&str>) -> Self {
+        Self {
+            id,
+            first_name: first_name.to_owned(),
+            last_name: last_name.map(str::to_owned),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut from = json!({"id": self.id, "is_bot": false, "first_name": self.first_name});
+        if let Some(last) = &self.last_name {
+            from["last_name"] = json!(last);
+        }
+        from
+    }
+}
+
 /// A multipart part that carried a file.
 struct Upload {
     file_name: Option<String>,
@@ -149,6 +179,7 @@ struct FakeState {
     photos: Vec<SentPhoto>,
     deleted: Vec<(i64, i32)>,
     keyboards_removed: Vec<(i64, i32)>,
+    edits: Vec<SentMessage>,
     callbacks_answered: Vec<String>,
     failures: HashMap<String, VecDeque<(u16, Value)>>,
     blocked: HashSet<i64>,
@@ -259,6 +290,77 @@ impl FakeTelegram {
         let (update, update_id, message_id) = self.group_update_json(chat_id, user_id, text);
         self.queue(update);
         (update_id, message_id)
+    }
+
+    /// Makes a supergroup known (as when the bot is added to it), so the bot can post there
+    /// before anyone wrote in it.
+    pub fn add_group(&self, chat_id: i64, title: &str) {
+        assert!(chat_id < 0, "group chat ids are negative, got {chat_id}");
+        self.state().chats.insert(
+            chat_id,
+            json!({"id": chat_id, "type": "supergroup", "title": title}),
+        );
+    }
+
+    /// Queues a message from a named member in a group (a supergroup if it was added with
+    /// [`FakeTelegram::add_group`]), optionally replying to message `reply_to` of that chat; the
+    /// reply carries the replied-to message as Telegram does (without its own
+    /// `reply_to_message`). Returns (update_id, message_id).
+    pub fn member_says(
+        &self,
+        chat_id: i64,
+        member: &Member,
+        reply_to: Option<i32>,
+        text: &str,
+    ) -> (u32, i32) {
+        assert!(chat_id < 0, "group chat ids are negative, got {chat_id}");
+        let chat = self
+            .state()
+            .chats
+            .get(&chat_id)
+            .cloned()
+            .unwrap_or_else(|| json!({"id": chat_id, "type": "group", "title": GROUP_TITLE}));
+        let replied = reply_to.map(|id| {
+            let st = self.state();
+            let mut m = match st.messages.get(&(chat_id, id)) {
+                Some(m) if !m.deleted => m.json.clone(),
+                _ => panic!("fake Telegram: no message {id} in chat {chat_id} to reply to"),
+            };
+            if let Some(obj) = m.as_object_mut() {
+                obj.remove("reply_to_message");
+            }
+            m
+        });
+        let (mut update, update_id, message_id) =
+            self.incoming_message(chat.clone(), member.json(), text);
+        if let Some(replied) = replied {
+            update["message"]["reply_to_message"] = replied.clone();
+            let mut st = self.state();
+            if let Some(stored) = st.messages.get_mut(&(chat_id, message_id)) {
+                stored.json["reply_to_message"] = replied;
+            }
+        }
+        self.queue(update);
+        (update_id, message_id)
+    }
+
+    /// Queues a callback_query update from a named member: they pressed the button with `data`
+    /// on bot message `message_id` in chat `chat_id`. Returns the callback query id.
+    pub fn member_presses(
+        &self,
+        chat_id: i64,
+        member: &Member,
+        message_id: i32,
+        data: &str,
+    ) -> String {
+        let (mut update, _) = self.callback_update_json(chat_id, member.id, message_id, data);
+        update["callback_query"]["from"] = member.json();
+        let id = update["callback_query"]["id"]
+            .as_str()
+            .expect("callback query id")
+            .to_owned();
+        self.queue(update);
+        id
     }
 
     /// Queues a callback_query update: the user pressed the button with `data` on bot message
@@ -401,6 +503,40 @@ impl FakeTelegram {
     /// editMessageReplyMarkup calls without (or with an empty) reply_markup that succeeded.
     pub fn keyboards_removed(&self) -> Vec<(i64, i32)> {
         self.state().keyboards_removed.clone()
+    }
+
+    /// editMessageText calls that succeeded: the message as it reads after each edit.
+    pub fn edits(&self) -> Vec<SentMessage> {
+        self.state().edits.clone()
+    }
+
+    /// The text and inline keyboard a bot message shows now (after any edits); None if there
+    /// is no such undeleted message.
+    pub fn current(&self, chat_id: i64, message_id: i32) -> Option<(String, Buttons)> {
+        let st = self.state();
+        let m = st
+            .messages
+            .get(&(chat_id, message_id))
+            .filter(|m| !m.deleted)?;
+        let text = m.json["text"].as_str().unwrap_or_default().to_owned();
+        let buttons = m
+            .json
+            .get("reply_markup")
+            .and_then(|k| inline_keyboard(k).ok().flatten())
+            .unwrap_or_default();
+        Some((text, buttons))
+    }
+
+    /// The `text` of the answer to callback query `id` (None if answered without text); panics
+    /// if it was not answered.
+    pub fn callback_answer(&self, id: &str) -> Option<String> {
+        self.requests("answerCallbackQuery")
+            .into_iter()
+            .rev()
+            .find(|p| p["callback_query_id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("fake Telegram: callback query {id} was not answered"))
+            .get("text")
+            .and_then(|t| t.as_str().map(str::to_owned))
     }
 
     /// callback_query ids answered (successfully), in order.
@@ -570,6 +706,7 @@ async fn handle(
         "sendphoto" => send_photo(&shared, &params, &uploads),
         "deletemessage" => delete_message(&shared, &params),
         "editmessagereplymarkup" => edit_message_reply_markup(&shared, &params),
+        "editmessagetext" => edit_message_text(&shared, &params),
         "answercallbackquery" => answer_callback_query(&shared, &params),
         "setwebhook" | "deletewebhook" => {
             let outcome = if api_method == "setwebhook" {
@@ -1417,6 +1554,74 @@ fn edit_message_reply_markup(shared: &Shared, p: &Map<String, Value>) -> ApiResu
     if new_markup.is_none() {
         st.keyboards_removed.push((chat_id, message_id));
     }
+    Ok(edited)
+}
+
+fn edit_message_text(shared: &Shared, p: &Map<String, Value>) -> ApiResult {
+    let mut st = shared.state();
+    if p.contains_key("inline_message_id") {
+        return Err(bad("MESSAGE_ID_INVALID"));
+    }
+    if !p.contains_key("chat_id") || !p.contains_key("message_id") {
+        return Err(bad("message identifier is not specified"));
+    }
+    let chat_id = chat_param(&st, p)?;
+    let message_id = int_param(p, "message_id")?.unwrap_or_default() as i32;
+    let raw_text = str_param(p, "text").unwrap_or_default();
+    let parse_mode = str_param(p, "parse_mode").filter(|m| !m.is_empty());
+    let text = visible_text(&raw_text, parse_mode.as_deref())?;
+    if text.trim().is_empty() {
+        return Err(bad("message text is empty"));
+    }
+    if text.chars().count() > 4096 {
+        return Err(bad("MESSAGE_TOO_LONG"));
+    }
+    let markup = json_param(p, "reply_markup", "reply keyboard markup")?;
+    let buttons = match &markup {
+        Some(m) => match inline_keyboard(m)? {
+            Some(b) => b,
+            None => return Err(bad("REPLY_MARKUP_INVALID")),
+        },
+        None => Vec::new(),
+    };
+    let new_markup = (!buttons.is_empty()).then(|| markup_json(&buttons, markup.as_ref()));
+    let bot_user = shared.bot_user();
+    let message = match st.messages.get_mut(&(chat_id, message_id)) {
+        Some(m) if !m.deleted => m,
+        _ => return Err(bad("message to edit not found")),
+    };
+    if !message.from_bot {
+        return Err(bad("message can't be edited"));
+    }
+    if message.json.get("text").and_then(Value::as_str) == Some(text.as_str())
+        && message.json.get("reply_markup").cloned() == new_markup
+    {
+        return Err(bad(
+            "message is not modified: specified new message content and reply markup are exactly \
+             the same as a current content and reply markup of the message",
+        ));
+    }
+    let obj = message.json.as_object_mut().unwrap();
+    obj.insert("text".into(), json!(text));
+    match &new_markup {
+        Some(m) => {
+            obj.insert("reply_markup".into(), m.clone());
+        }
+        None => {
+            obj.remove("reply_markup");
+        }
+    }
+    obj.insert("edit_date".into(), json!(now_unix()));
+    obj.insert("from".into(), bot_user);
+    let edited = message.json.clone();
+    st.edits.push(SentMessage {
+        chat_id,
+        message_id,
+        text,
+        buttons,
+        raw_text,
+        parse_mode,
+    });
     Ok(edited)
 }
 

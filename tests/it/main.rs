@@ -15,6 +15,8 @@ mod fake_botframework;
 mod fake_connector;
 mod fake_telegram;
 mod graph;
+mod helpdesk;
+mod helpdesk_telegram;
 mod key_rotation;
 mod ldap;
 mod properties;

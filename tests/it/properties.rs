@@ -29,7 +29,9 @@ use crate::support::{
 const UNKNOWN: &str = "unknown@bedrijf.nl";
 
 /// Every button id the engine hands out, plus a few near misses.
-const BUTTON_IDS: [&str; 33] = [
+const BUTTON_IDS: [&str; 35] = [
+    "human",
+    "callback",
     "register",
     "reg:email",
     "reg:mobile",
@@ -67,7 +69,9 @@ const BUTTON_IDS: [&str; 33] = [
 ];
 
 /// Words a user may type at any step: greetings, commands, reasons, method names, numbers.
-const WORDS: [&str; 43] = [
+const WORDS: [&str; 45] = [
+    "medewerker",
+    "help",
     "/registreren",
     "/register",
     "registreren",
@@ -178,6 +182,15 @@ fn hint_for(m: Method) -> Option<String> {
         Method::Email => Some("j***@p***.example".into()),
         Method::Sms | Method::Call => Some("*****66".into()),
         _ => None,
+    }
+}
+
+fn opening() -> sspr_bot::dialogue::Opening {
+    sspr_bot::dialogue::Opening {
+        weekday: 0,
+        time: "08:00".into(),
+        date: "2026-11-30".into(),
+        relative: "today",
     }
 }
 
@@ -492,6 +505,10 @@ impl Walk {
         let code = format!("{:06}", k % 1_000_000);
         let secret = format!("Geheim-G{k}");
         let (input, secret) = match &self.conv.state {
+            // Now and then a user comes to register methods rather than to recover.
+            State::Idle | State::AskLogin if k % 7 == 3 => {
+                (Input::Text("/registreren".into()), None)
+            }
             State::Idle | State::AskLogin => {
                 let logins = [JAN, ANNA, UNKNOWN];
                 (Input::Text(logins[k % logins.len()].into()), None)
@@ -531,6 +548,10 @@ impl Walk {
             State::RegEnterEmail { .. } => (Input::Text("jan@privemail.example".into()), None),
             State::RegEnterMobile { .. } => (Input::Text("+31612345678".into()), None),
             State::RegAnswer { .. } => (Input::Text(secret.clone()), Some(secret)),
+            // A user in a handoff writes to the agent, and sometimes leaves.
+            State::Handoff { .. } if k.is_multiple_of(2) => (Input::Text("/stop".into()), None),
+            State::Handoff { .. } => (Input::Text("mijn account is geblokkeerd".into()), None),
+            State::DeskClosed { .. } => (Input::Button("callback".into()), None),
         };
         self.secrets.extend(secret);
         Some(input)
@@ -686,6 +707,17 @@ impl Walk {
                     false => Event::PushNotEnrolled,
                 },
                 Effect::ConfirmMethods { .. } => Event::MethodsConfirmed,
+                Effect::RequestHuman { .. } => match ok {
+                    true => Event::HandoffOpened {
+                        handoff_id: self.fresh_id(),
+                    },
+                    false => Event::DeskClosed {
+                        opening: opening(),
+                        phone: "020-40 777 55".into(),
+                    },
+                },
+                Effect::RequestCallback { .. } => Event::CallbackQueued { opening: opening() },
+                Effect::RelayToDesk { .. } | Effect::LeaveHandoff { .. } => continue,
             };
             return Some(ev);
         }
@@ -1278,6 +1310,7 @@ impl CoreWalk {
             },
             // Registration is covered by tests/it/registration.rs; a walk that wanders into it
             // leaves again.
+            State::Handoff { .. } | State::DeskClosed { .. } => self.press("cancel").await,
             State::RegAskLogin
             | State::RegStarting { .. }
             | State::RegProveWork { .. }
