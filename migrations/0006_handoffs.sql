@@ -3,7 +3,7 @@
 -- desk sees is rebuilt from these rows and the audit log: never a code, answer or password.
 CREATE TABLE handoffs (
     id               TEXT PRIMARY KEY,
-    kind             TEXT NOT NULL CHECK (kind IN ('live', 'callback', 'urgent')),
+    kind             TEXT NOT NULL CHECK (kind IN ('live', 'callback', 'urgent', 'notice')),
     conversation_key TEXT NOT NULL,
     chat_user        TEXT NOT NULL,
     account          TEXT,                  -- the login name, when the conversation knew it

@@ -460,6 +460,16 @@ pub async fn clear(
     Ok(changed > 0)
 }
 
+/// Lifts the block a "this wasn't me" report put on self-service recovery of `login` (after the
+/// desk spoke to the owner). False when the account was not blocked.
+pub async fn unblock(store: &Store, login: &LoginName, now: i64) -> anyhow::Result<bool> {
+    let lifted = store.unreport_account(login.as_str()).await?;
+    if lifted {
+        audit(store, login.as_str(), "recovery_unblocked", now).await?;
+    }
+    Ok(lifted)
+}
+
 /// How many accounts can recover on their own.
 ///
 /// The first lines count the bot's own registrations, as always. Then, from the directory's

@@ -139,6 +139,7 @@ impl App {
         rules.registration_questions = config.registration.questions.clone();
         rules.reconfirm_after_secs = config.registration.reconfirm_days * 24 * 60 * 60;
         rules.totp_issuer = config.registration.totp_issuer.clone();
+        rules.public_url = config.http.public_url.clone();
         let helpdesk = helpdesk_from_config(config)?;
         let directory = external_directory(config).await?;
         let localizer = Arc::new(Localizer::new().context("loading translations")?);

@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, value_parser = parse_lang)]
         lang: Option<Lang>,
     },
-    /// Registered verification methods: import, export, show, clear, report, rekey.
+    /// Registered verification methods: import, export, show, clear, report, rekey, unblock.
     Admin {
         /// The SQLite database of the embedded default.
         #[arg(long, default_value = "sspr.db", conflicts_with = "config")]
@@ -120,6 +120,8 @@ enum AdminAction {
     Clear { upn: String, method: Option<String> },
     /// How many accounts can recover on their own.
     Report,
+    /// Allow self-service recovery again after a "this wasn't me" report blocked it.
+    Unblock { upn: String },
     /// Re-encrypt every stored authenticator secret with the current server key, reading old
     /// ones with the previous keys (see the README, "Rotating the server key").
     Rekey {
@@ -257,6 +259,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         Ok(())
                     } else {
                         anyhow::bail!("{upn}: nothing registered to clear")
+                    }
+                }
+                AdminAction::Unblock { upn } => {
+                    if admin::unblock(&store, &login(&upn)?, now).await? {
+                        println!("unblocked");
+                        Ok(())
+                    } else {
+                        anyhow::bail!("{upn}: recovery was not blocked")
                     }
                 }
                 AdminAction::Rekey { previous_key_files } => {

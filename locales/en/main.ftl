@@ -105,6 +105,10 @@ helpdesk-info = Need help? Call the ICT Service Desk on 020-40 777 55 (Monday to
 
 ## Helpdesk handoff (what the user sees)
 button-human = Talk to a person
+button-not-me = This wasn't me
+phone-methods-suspended = Because you did this without your phone, the text message, call and authenticator app methods of your account are switched off until you register them again (/register) once you have your phone back — or a new one. The ICT Service Desk has been told.
+reported-not-me = Thank you. Self-service password recovery for this account is now blocked and the ICT Service Desk has been alerted; they will contact you. If you can, call them on 020-40 777 55 right away.
+recovery-blocked-reported = Password recovery through the chat is blocked for this account after a report that a change was not made by its owner.
 helpdesk-call = Please call the ICT Service Desk on { $phone } (Monday to Friday, 8:00 to 18:00).
 handoff-opened = I have asked a colleague at the ICT Service Desk to take over. Someone will join this chat shortly; you can already describe your problem here. Never send a password or code.
 handoff-waiting = Waiting for a colleague of the ICT Service Desk. What you type here is passed on.
@@ -197,22 +201,34 @@ email-notice-password-reset-text =
 
     The password of your account { $account } was just changed through the password assistant in the chat.
 
-    Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    { $has_link ->
+        [yes] Was this not you? Use this link to block recovery of your account at once: { $link } — and call the ICT Service Desk on 020-40 777 55.
+       *[no] Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    }
 email-notice-password-reset-html =
     <p>Hello,</p>
     <p>The password of your account <strong>{ $account }</strong> was just changed through the password assistant in the chat.</p>
-    <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>
+    <p>{ $has_link ->
+        [yes] Was this not you? Use this link to block recovery of your account at once: <a href="{ $link }">{ $link }</a> — and call the ICT Service Desk on 020-40 777 55.
+       *[no] Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    }</p>
 email-notice-unlocked-subject = Your account was unlocked
 email-notice-unlocked-text =
     Hello,
 
     Your account { $account } was just unlocked through the password assistant in the chat. Your password was not changed.
 
-    Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    { $has_link ->
+        [yes] Was this not you? Use this link to block recovery of your account at once: { $link } — and call the ICT Service Desk on 020-40 777 55.
+       *[no] Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    }
 email-notice-unlocked-html =
     <p>Hello,</p>
     <p>Your account <strong>{ $account }</strong> was just unlocked through the password assistant in the chat. Your password was not changed.</p>
-    <p>Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.</p>
+    <p>{ $has_link ->
+        [yes] Was this not you? Use this link to block recovery of your account at once: <a href="{ $link }">{ $link }</a> — and call the ICT Service Desk on 020-40 777 55.
+       *[no] Was this not you? Then call the ICT Service Desk on 020-40 777 55 straight away.
+    }</p>
 
 ## Voice call (what the person called hears; and what the chat says when the call was not answered)
 voice-call-prompt = This is the password reset for your work account. Press the hash key to confirm that this is you. Did you not ask for this? Then hang up.
@@ -391,3 +407,17 @@ hd-outcome-error = That did not work because of a fault. Please try again shortl
 hd-reply-to-card = I don't know which conversation this belongs to. Reply to the conversation's card (the message with the buttons) to write to the user.
 hd-teams-act-in-telegram = Claiming, answering and handling it happens in the ICT Service Desk's Telegram group.
 hd-teams-update = { $ref } · { $account }: { $status }
+
+## This wasn't me (web page)
+# The page behind the "Was this not you?" link in the e-mail after a password change or unlock.
+# A GET shows only the explanation and a button; only the button (a POST) blocks.
+not-me-page-title = Was this not you?
+not-me-page-explain = The password of your account was changed, or your account was unlocked, through the password assistant in the chat. Was that not you? Then block recovery of your account below: after that nobody can recover the password of this account or unlock it on their own any more, and the ICT Service Desk is alerted at once.
+not-me-page-confirm = Block recovery of my account
+not-me-page-call = Please also call the ICT Service Desk on 020-40 777 55 right away (Monday to Friday, 8:00 to 18:00).
+not-me-page-blocked-title = Recovery blocked
+not-me-page-blocked = Self-service recovery of your account is now blocked and the ICT Service Desk has been alerted; they will contact you. If you can, call them on 020-40 777 55 right away.
+not-me-page-invalid-title = This link is not valid
+not-me-page-invalid = This link is not valid (any more). Did you not change your password or unlock your account? Then call the ICT Service Desk on 020-40 777 55 straight away.
+not-me-page-error-title = Something went wrong
+not-me-page-error = Blocking did not work because of a fault. Please call the ICT Service Desk on 020-40 777 55 straight away.

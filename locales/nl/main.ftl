@@ -105,6 +105,10 @@ helpdesk-info = Hulp nodig? Bel de ICT Servicedesk op 020-40 777 55 (bereikbaar 
 
 ## Overdracht aan de servicedesk (wat de gebruiker ziet)
 button-human = Met een medewerker praten
+button-not-me = Dit was ik niet
+phone-methods-suspended = Omdat je dit zonder je telefoon deed, zijn de methodes sms, bellen en Authenticator-app van je account uitgeschakeld tot je ze opnieuw vastlegt (/registreren) zodra je je telefoon terug hebt — of een nieuwe. De ICT Servicedesk is op de hoogte gebracht.
+reported-not-me = Dank je. Wachtwoordherstel via de chat is voor dit account nu geblokkeerd en de ICT Servicedesk is gewaarschuwd; zij nemen contact met je op. Bel ze als het kan meteen op 020-40 777 55.
+recovery-blocked-reported = Wachtwoordherstel via de chat is voor dit account geblokkeerd na een melding dat een wijziging niet door de eigenaar is gedaan.
 helpdesk-call = Bel de ICT Servicedesk op { $phone } (maandag t/m vrijdag van 8:00 tot 18:00).
 handoff-opened = Ik heb een collega van de ICT Servicedesk gevraagd het over te nemen. Er komt zo iemand in deze chat; je kunt je probleem hier alvast beschrijven. Stuur nooit een wachtwoord of code.
 handoff-waiting = Even wachten op een collega van de ICT Servicedesk. Wat je hier typt, wordt doorgegeven.
@@ -197,22 +201,34 @@ email-notice-password-reset-text =
 
     Het wachtwoord van je account { $account } is zojuist gewijzigd via de wachtwoordhulp in de chat.
 
-    Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    { $has_link ->
+        [yes] Was jij dit niet? Blokkeer dan met deze link meteen het herstel van je account: { $link } — en bel de ICT Servicedesk op 020-40 777 55.
+       *[no] Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    }
 email-notice-password-reset-html =
     <p>Hallo,</p>
     <p>Het wachtwoord van je account <strong>{ $account }</strong> is zojuist gewijzigd via de wachtwoordhulp in de chat.</p>
-    <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>
+    <p>{ $has_link ->
+        [yes] Was jij dit niet? Blokkeer dan met deze link meteen het herstel van je account: <a href="{ $link }">{ $link }</a> — en bel de ICT Servicedesk op 020-40 777 55.
+       *[no] Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    }</p>
 email-notice-unlocked-subject = Je account is ontgrendeld
 email-notice-unlocked-text =
     Hallo,
 
     Je account { $account } is zojuist ontgrendeld via de wachtwoordhulp in de chat. Je wachtwoord is niet gewijzigd.
 
-    Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    { $has_link ->
+        [yes] Was jij dit niet? Blokkeer dan met deze link meteen het herstel van je account: { $link } — en bel de ICT Servicedesk op 020-40 777 55.
+       *[no] Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    }
 email-notice-unlocked-html =
     <p>Hallo,</p>
     <p>Je account <strong>{ $account }</strong> is zojuist ontgrendeld via de wachtwoordhulp in de chat. Je wachtwoord is niet gewijzigd.</p>
-    <p>Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.</p>
+    <p>{ $has_link ->
+        [yes] Was jij dit niet? Blokkeer dan met deze link meteen het herstel van je account: <a href="{ $link }">{ $link }</a> — en bel de ICT Servicedesk op 020-40 777 55.
+       *[no] Was jij dit niet? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+    }</p>
 
 ## Voice call (wat de gebelde hoort; en wat de chat zegt als de oproep niet werd opgenomen)
 voice-call-prompt = Dit is de wachtwoordherstel van je werkaccount. Druk op hekje om te bevestigen dat jij dit bent. Heb je dit niet aangevraagd? Hang dan op.
@@ -391,3 +407,17 @@ hd-outcome-error = Dat is niet gelukt door een storing. Probeer het zo opnieuw.
 hd-reply-to-card = Ik weet niet bij welk gesprek dit hoort. Beantwoord de kaart van het gesprek (het bericht met de knoppen) om de gebruiker te schrijven.
 hd-teams-act-in-telegram = Oppakken, antwoorden en afhandelen gaat in de Telegram-groep van de ICT Servicedesk.
 hd-teams-update = { $ref } · { $account }: { $status }
+
+## This wasn't me (web page)
+# De pagina achter de link "Was jij dit niet?" in de e-mail na een wachtwoordwijziging of ontgrendeling.
+# Een GET toont alleen uitleg en een knop; pas de knop (POST) blokkeert.
+not-me-page-title = Was jij dit niet?
+not-me-page-explain = Het wachtwoord van je account is gewijzigd of je account is ontgrendeld via de wachtwoordhulp in de chat. Was jij dat niet? Blokkeer dan hieronder het herstel van je account: daarna kan niemand het wachtwoord van dit account nog zelf herstellen of het account zelf ontgrendelen, en de ICT Servicedesk wordt meteen gewaarschuwd.
+not-me-page-confirm = Blokkeer het herstel van mijn account
+not-me-page-call = Bel ook meteen de ICT Servicedesk op 020-40 777 55 (maandag tot en met vrijdag, 8:00 tot 18:00).
+not-me-page-blocked-title = Herstel geblokkeerd
+not-me-page-blocked = Het zelf herstellen van je account is nu geblokkeerd en de ICT Servicedesk is gewaarschuwd; zij nemen contact met je op. Bel ze als het kan meteen op 020-40 777 55.
+not-me-page-invalid-title = Deze link is niet geldig
+not-me-page-invalid = Deze link is niet (meer) geldig. Heb jij je wachtwoord niet gewijzigd of je account niet ontgrendeld? Bel dan meteen de ICT Servicedesk op 020-40 777 55.
+not-me-page-error-title = Er ging iets mis
+not-me-page-error = Het blokkeren is niet gelukt door een storing. Bel meteen de ICT Servicedesk op 020-40 777 55.

@@ -34,7 +34,10 @@ pub fn step(conv: Conversation, input: Input, now: DateTime<Utc>) -> Step {
             .last_seen
             .is_some_and(|seen| now.signed_duration_since(seen) > IDLE_EXPIRY);
         conv.last_seen = Some(now);
-        if idle_too_long && conv.state.in_progress() {
+        // A handoff ends when the agent closes it or nobody claims it, not by the user's silence:
+        // an agent may answer a callback request days later.
+        let handoff = matches!(conv.state, State::Handoff { .. });
+        if idle_too_long && conv.state.in_progress() && !handoff {
             end_current(&conv.state, EndReason::Expired, &mut out);
             conv.state = State::AskLogin;
             out.reply(
@@ -104,6 +107,8 @@ enum Command {
     Human,
     /// Register or change verification methods (`/registreren`, `/register`).
     Register,
+    /// "This wasn't me" after a reset or unlock.
+    NotMe,
 }
 
 fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
@@ -112,6 +117,7 @@ fn command(input: &UserInput, in_secret_step: bool) -> Option<Command> {
             "cancel" => Some(Command::Cancel),
             "restart" => Some(Command::Restart),
             "help" | "human" => Some(Command::Human),
+            "not_me" => Some(Command::NotMe),
             "register" => Some(Command::Register),
             _ => id
                 .strip_prefix("lang:")
@@ -189,6 +195,10 @@ fn on_user(state: State, lang: Lang, input: UserInput, out: &mut Out) -> (State,
                 return (State::AskLogin, new);
             }
             return (state, new);
+        }
+        Some(Command::NotMe) => {
+            out.effect(Effect::ReportNotMe);
+            return (state, lang);
         }
         Some(Command::Human) => {
             if let State::Handoff { .. } = state {
@@ -779,6 +789,9 @@ fn choose_method(mut rec: Recovery, input: &UserInput, out: &mut Out) -> State {
     let chosen = match input {
         UserInput::Button(id) if id == "no_phone" => {
             rec.no_phone = true;
+            out.effect(Effect::PhoneLost {
+                recovery_id: rec.id.clone(),
+            });
             return to_choose(rec, out);
         }
         UserInput::Button(id) if id == "with_phone" => {
@@ -981,14 +994,22 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
         },
         Event::PasswordReset => match state {
             State::ConfirmPassword { .. } => {
-                out.reply(Reply::text(Text::new("password-reset-done")).then(Text::new("goodbye")));
+                out.reply(
+                    Reply::text(Text::new("password-reset-done"))
+                        .then(Text::new("goodbye"))
+                        .with_buttons(vec![not_me_button()]),
+                );
                 State::Idle
             }
             other => other,
         },
         Event::Unlocked => match state {
             ref s if s.recovery().is_some_and(|r| r.reason == Reason::Locked) => {
-                out.reply(Reply::text(Text::new("unlocked-done")).then(Text::new("goodbye")));
+                out.reply(
+                    Reply::text(Text::new("unlocked-done"))
+                        .then(Text::new("goodbye"))
+                        .with_buttons(vec![not_me_button()]),
+                );
                 State::Idle
             }
             other => other,
@@ -1191,6 +1212,18 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             }
             other => other,
         },
+        Event::PhoneMethodsSuspended => {
+            out.reply(
+                Reply::text(Text::new("phone-methods-suspended"))
+                    .with_buttons(vec![Button::new("register", Text::new("button-register"))]),
+            );
+            state
+        }
+        Event::ReportedNotMe => {
+            end_current(&state, EndReason::Cancelled, out);
+            out.reply(Reply::text(Text::new("reported-not-me")));
+            State::Idle
+        }
         Event::HandoffOpened { handoff_id } => {
             let login = login_of(&state);
             end_current(&state, EndReason::Cancelled, out);
@@ -1229,21 +1262,21 @@ fn on_event(state: State, event: Event, out: &mut Out) -> State {
             }
             other => other,
         },
-        Event::AgentJoined { name } => match state {
-            State::Handoff {
-                handoff_id, login, ..
-            } => {
-                out.reply(Reply::text(
-                    Text::new("agent-joined").arg("name", name.clone()),
-                ));
-                State::Handoff {
-                    handoff_id,
-                    login,
-                    agent: Some(name),
-                }
+        Event::AgentJoined { handoff_id, name } => {
+            let login = login_of(&state);
+            // A callback request answered later: whatever the chat was doing gives way.
+            if !matches!(&state, State::Handoff { handoff_id: id, .. } if *id == handoff_id) {
+                end_current(&state, EndReason::Cancelled, out);
             }
-            other => other,
-        },
+            out.reply(Reply::text(
+                Text::new("agent-joined").arg("name", name.clone()),
+            ));
+            State::Handoff {
+                handoff_id,
+                login,
+                agent: Some(name),
+            }
+        }
         Event::AgentMessage { name, text } => match state {
             s @ State::Handoff { .. } => {
                 out.reply(Reply::text(
@@ -1334,10 +1367,14 @@ fn on_refusal(state: State, refusal: Refusal, out: &mut Out) -> State {
         Refusal::EmailCapReached { hours } => (Text::new("email-cap").num("hours", hours), false),
         Refusal::PushCapReached => (Text::new("push-cap"), false),
         Refusal::ChallengeExpired => (Text::new("challenge-expired"), false),
+        Refusal::AccountReported => (Text::new("recovery-blocked-reported"), true),
     };
     if ends {
         let mut buttons = vec![Button::new("restart", Text::new("button-restart"))];
-        if matches!(refusal, Refusal::RecoveryLocked { .. }) {
+        if matches!(
+            refusal,
+            Refusal::RecoveryLocked { .. } | Refusal::AccountReported
+        ) {
             buttons.insert(0, human_button());
         }
         out.reply(
@@ -1684,6 +1721,10 @@ fn opening_text(id: &'static str, o: &Opening) -> Text {
         .num("weekday", i64::from(o.weekday))
         .arg("time", o.time.clone())
         .arg("date", o.date.clone())
+}
+
+fn not_me_button() -> Button {
+    Button::new("not_me", Text::new("button-not-me"))
 }
 
 fn human_button() -> Button {

@@ -162,8 +162,10 @@ pub enum Event {
     CallbackQueued {
         opening: Opening,
     },
-    /// An agent took the handoff.
+    /// An agent took handoff `handoff_id` (a live one, or a callback request the user left
+    /// earlier: the conversation then becomes that handoff).
     AgentJoined {
+        handoff_id: String,
         name: String,
     },
     /// An agent's message for the user.
@@ -183,6 +185,11 @@ pub enum Event {
         recovery_id: String,
         login: LoginName,
     },
+    /// "This wasn't me" was taken: recovery is blocked and the desk alerted.
+    ReportedNotMe,
+    /// The recovery finished without the phone: its methods are suspended until registered
+    /// again (and the desk told).
+    PhoneMethodsSuspended,
     /// After a recovery: the methods were last confirmed long ago; ask whether they are right.
     /// The core opened an enrolment for it, proven by the recovery's two methods.
     ReconfirmDue {
@@ -209,6 +216,9 @@ pub enum Refusal {
     RecoveryClosed,
     /// The code (or call, push, question round) is no longer valid: ask for a new one.
     ChallengeExpired,
+    /// The account's owner reported a reset or unlock they did not do: self-service recovery
+    /// is blocked until the service desk lifts it.
+    AccountReported,
 }
 
 /// A directory rule that refused a new password, explained to the user in words.
@@ -353,6 +363,13 @@ pub enum Effect {
     /// The user leaves the handoff.
     LeaveHandoff {
         handoff_id: String,
+    },
+    /// "This wasn't me" after the reset or unlock this chat just finished.
+    ReportNotMe,
+    /// "I don't have my phone" in this recovery: once it succeeds, the phone's methods are
+    /// suspended until registered again.
+    PhoneLost {
+        recovery_id: String,
     },
 }
 

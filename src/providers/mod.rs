@@ -45,10 +45,12 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
 /// A message to the alternate address that is not a code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
+    /// Carries the "this wasn't me" link when a public URL is configured.
     PasswordReset,
+    /// Carries the "this wasn't me" link when a public URL is configured.
     Unlocked,
     /// A verification method was registered or changed (to the old and new alternate address
-    /// and the work address).
+    /// and the work address). Never with a link: its words give the phone number only.
     MethodsChanged,
 }
 
@@ -70,11 +72,14 @@ pub trait EmailSender: Send + Sync {
         code: &OtpCode,
         lang: Lang,
     ) -> Result<(), ProviderError>;
+    /// `link`: the signed "this wasn't me" link ([`Notice::PasswordReset`] and
+    /// [`Notice::Unlocked`] show it; without one their words give only the phone number).
     async fn send_notice(
         &self,
         to: &EmailAddress,
         account: &LoginName,
         notice: Notice,
+        link: Option<&str>,
         lang: Lang,
     ) -> Result<(), ProviderError>;
 }

@@ -13,7 +13,8 @@ use crate::domain::{EmailAddress, LoginName, OtpCode, PhoneNumber};
 pub const OUTBOX_DEVICE: &str = "outbox-device";
 
 /// Development stand-in for every provider: one JSON object per line in a file, e.g.
-/// `{"channel":"email","to":"jan@example.org","code":"123456"}`. It holds codes by design — it
+/// `{"channel":"email","to":"jan@example.org","code":"123456"}`; a notice's line has its
+/// "this wasn't me" `link` (or `null`). It holds codes and links by design — it
 /// *is* the delivery channel in development — so never point it at a shared location in production.
 #[derive(Debug)]
 pub struct Outbox {
@@ -79,9 +80,10 @@ impl EmailSender for Outbox {
         to: &EmailAddress,
         account: &LoginName,
         notice: Notice,
+        link: Option<&str>,
         lang: Lang,
     ) -> Result<(), ProviderError> {
-        self.append(json!({"channel": "email", "to": to.as_str(), "notice": notice.id(), "account": account.as_str(), "lang": lang.code()}))
+        self.append(json!({"channel": "email", "to": to.as_str(), "notice": notice.id(), "account": account.as_str(), "link": link, "lang": lang.code()}))
             .await
     }
 }

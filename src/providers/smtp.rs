@@ -86,7 +86,9 @@ impl Mail {
         }
     }
 
-    fn notice(notice: Notice, account: &LoginName) -> Self {
+    /// `link`: the "this wasn't me" link; the reset and unlock texts pick their sentence with
+    /// `$has_link` (`yes`/`no`), the methods-changed texts ignore both.
+    fn notice(notice: Notice, account: &LoginName, link: Option<&str>) -> Self {
         let (subject, text, html) = match notice {
             Notice::PasswordReset => (
                 "email-notice-password-reset-subject",
@@ -108,7 +110,14 @@ impl Mail {
             subject,
             text,
             html,
-            args: vec![("account", Arg::Str(account.as_str().to_string()))],
+            args: vec![
+                ("account", Arg::Str(account.as_str().to_string())),
+                (
+                    "has_link",
+                    Arg::Str(if link.is_some() { "yes" } else { "no" }.into()),
+                ),
+                ("link", Arg::Str(link.unwrap_or_default().to_string())),
+            ],
         }
     }
 }
@@ -280,9 +289,10 @@ impl EmailSender for SmtpEmail {
         to: &EmailAddress,
         account: &LoginName,
         notice: Notice,
+        link: Option<&str>,
         lang: Lang,
     ) -> Result<(), ProviderError> {
-        let mail = Mail::notice(notice, account);
+        let mail = Mail::notice(notice, account, link);
         let message = self.build(to, lang, &mail, None)?;
         self.deliver(message, None).await
     }
@@ -375,14 +385,22 @@ mod tests {
             let mails = [
                 (Mail::code(&code, 10), "123456"),
                 (
-                    Mail::notice(Notice::PasswordReset, &account),
+                    Mail::notice(Notice::PasswordReset, &account, None),
                     account.as_str(),
                 ),
-                (Mail::notice(Notice::Unlocked, &account), account.as_str()),
                 (
-                    Mail::notice(Notice::MethodsChanged, &account),
+                    Mail::notice(Notice::Unlocked, &account, None),
                     account.as_str(),
                 ),
+                (
+                    Mail::notice(Notice::MethodsChanged, &account, None),
+                    account.as_str(),
+                ),
+                (
+                    Mail::notice(Notice::PasswordReset, &account, Some(LINK)),
+                    LINK,
+                ),
+                (Mail::notice(Notice::Unlocked, &account, Some(LINK)), LINK),
             ];
             for (mail, needle) in mails {
                 for id in [mail.subject, mail.text, mail.html] {
@@ -400,6 +418,32 @@ mod tests {
                     raw.contains("text/plain") && raw.contains("text/html"),
                     "{raw}"
                 );
+            }
+        }
+    }
+
+    const LINK: &str = "https://sspr.bedrijf.nl/not-me?t=amFu.bWFj";
+
+    #[tokio::test]
+    async fn the_reset_and_unlock_notices_offer_the_link_only_when_there_is_one() {
+        let s = smtp();
+        let account = LoginName::parse("j.k.devries@bedrijf.nl").unwrap();
+        for lang in [Lang::Nl, Lang::En] {
+            for notice in [Notice::PasswordReset, Notice::Unlocked] {
+                let with = Mail::notice(notice, &account, Some(LINK));
+                let text = s.render(lang, with.text, &with.args).unwrap();
+                assert!(text.contains(LINK), "{text}");
+                let html = s.render(lang, with.html, &with.args).unwrap();
+                assert!(html.contains(&format!("href=\"{LINK}\"")), "{html}");
+                let without = Mail::notice(notice, &account, None);
+                for id in [without.text, without.html] {
+                    let shown = s.render(lang, id, &without.args).unwrap();
+                    assert!(
+                        !shown.contains("not-me") && !shown.contains("href"),
+                        "{shown}"
+                    );
+                    assert!(shown.contains("020-40 777 55"), "{shown}");
+                }
             }
         }
     }

@@ -142,6 +142,15 @@ impl Core {
                 self.relay_to_desk(ctx, &handoff_id, &text).await
             }
             Effect::LeaveHandoff { handoff_id } => self.leave_handoff(ctx, &handoff_id).await,
+            Effect::ReportNotMe => self.report_not_me_in_chat(ctx).await,
+            Effect::PhoneLost { recovery_id } => {
+                if let Ok(r) = self.open_recovery(ctx, &recovery_id).await? {
+                    self.store.set_phone_lost(&r.id).await?;
+                    self.audit(ctx, &r.account, "phone_lost", None, "noted", None)
+                        .await?;
+                }
+                Ok(vec![])
+            }
         }
     }
 
@@ -188,6 +197,18 @@ impl Core {
             return Ok(vec![Event::Refused(Refusal::RecoveryLocked {
                 hours: hours_left(until, ctx.now),
             })]);
+        }
+        if self.store.is_reported(account).await? {
+            self.audit(
+                ctx,
+                account,
+                "recovery_started",
+                None,
+                "refused_reported_not_me",
+                None,
+            )
+            .await?;
+            return Ok(vec![Event::Refused(Refusal::AccountReported)]);
         }
         let found = match self.directory.find(&login).await {
             Ok(found) => found,
@@ -288,6 +309,9 @@ impl Core {
     ) -> anyhow::Result<Profile> {
         let reg = self.store.registration(account).await?.unwrap_or_default();
         let answers = self.store.security_answers(account).await?;
+        // Suspended after a recovery without the phone, until registered again.
+        let suspended = self.store.suspended_methods(account).await?;
+        let live = |name: &str| !suspended.iter().any(|s| s == name);
         Ok(Profile {
             alternate_email: reg
                 .alternate_email
@@ -298,9 +322,10 @@ impl Core {
                 .mobile
                 .as_deref()
                 .and_then(|m| PhoneNumber::parse(m).ok())
-                .or_else(|| dir.and_then(|d| d.mobile.clone())),
-            totp_secret: reg.totp_secret,
-            push_device: reg.push_device,
+                .or_else(|| dir.and_then(|d| d.mobile.clone()))
+                .filter(|_| live("mobile")),
+            totp_secret: reg.totp_secret.filter(|_| live("totp")),
+            push_device: reg.push_device.filter(|_| live("push")),
             answers,
         })
     }
@@ -1263,7 +1288,11 @@ impl Core {
         .await?;
         let profile = self.profile_with_directory(r).await?;
         if let (Some(to), Some(email)) = (&profile.alternate_email, &self.providers.email) {
-            let sent = email.send_notice(to, login, notice, ctx.lang).await;
+            // The "this wasn't me" link, when the server has a public address.
+            let link = self.not_me_link(&r.account, ctx.now);
+            let sent = email
+                .send_notice(to, login, notice, link.as_deref(), ctx.lang)
+                .await;
             let outcome = if sent.is_ok() { "ok" } else { "provider_error" };
             if let Err(e) = sent {
                 tracing::error!(error = %e, "sending the notification failed");
@@ -1280,6 +1309,7 @@ impl Core {
             .await?;
         }
         let mut events = vec![done];
+        events.extend(self.after_phoneless_recovery(ctx, r).await?);
         events.extend(self.reconfirm_after_recovery(ctx, login).await?);
         Ok(events)
     }

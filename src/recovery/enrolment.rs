@@ -80,6 +80,18 @@ impl Core {
                 hours: hours_left(until, ctx.now),
             })]);
         }
+        if self.store.is_reported(account).await? {
+            self.audit(
+                ctx,
+                account,
+                "enrolment_started",
+                None,
+                "refused_reported_not_me",
+                None,
+            )
+            .await?;
+            return Ok(vec![Event::Refused(Refusal::AccountReported)]);
+        }
         let found = match self.directory.find(&login).await {
             Ok(found) => found,
             Err(e) => {
@@ -924,7 +936,7 @@ impl Core {
         let mut failed = 0;
         for address in &to {
             if let Err(err) = email
-                .send_notice(address, &login, Notice::MethodsChanged, ctx.lang)
+                .send_notice(address, &login, Notice::MethodsChanged, None, ctx.lang)
                 .await
             {
                 failed += 1;

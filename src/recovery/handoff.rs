@@ -288,6 +288,7 @@ impl Core {
             self.push_events(
                 &chat,
                 vec![Event::AgentJoined {
+                    handoff_id: h.id.clone(),
                     name: agent.name.clone(),
                 }],
             )
@@ -383,6 +384,152 @@ impl Core {
             }
         }
         Ok(AgentOutcome::Done)
+    }
+
+    /// "This wasn't me" from the chat that just finished a reset or unlock.
+    pub(crate) async fn report_not_me_in_chat(&self, ctx: &TurnCtx<'_>) -> Events {
+        let since = ctx.now - 24 * 60 * 60;
+        let Some(account) = self
+            .store
+            .last_finished_recovery(&ctx.chat.conversation, since)
+            .await?
+        else {
+            return Ok(vec![Event::Refused(
+                crate::dialogue::Refusal::RecoveryClosed,
+            )]);
+        };
+        self.report_not_me(&account, "chat", Some(ctx.chat)).await?;
+        Ok(vec![Event::ReportedNotMe])
+    }
+
+    /// The owner of `account` did not do the last reset or unlock: self-service recovery and
+    /// registration are blocked until an admin lifts it (`admin unblock`), every open recovery
+    /// of the account is cancelled, and an urgent handoff goes to the desk (in or out of office
+    /// hours: it waits there for the first agent).
+    pub async fn report_not_me(
+        &self,
+        account: &str,
+        via: &str,
+        chat: Option<&ChatRef>,
+    ) -> anyhow::Result<()> {
+        let now = self.now().timestamp();
+        let newly = self.store.report_account(account, via, now).await?;
+        let cancelled = self.store.cancel_other_recoveries(account, "", now).await?;
+        let (conversation_key, chat_user) = match chat {
+            Some(c) => (c.conversation.clone(), c.user.clone()),
+            None => (format!("{via}:{account}"), "-".to_string()),
+        };
+        self.store
+            .append_audit(&crate::store::AuditRow {
+                time: now,
+                account: account.to_string(),
+                chat_user: chat_user.clone(),
+                event: "reported_not_me".into(),
+                method: None,
+                outcome: if newly { "blocked" } else { "already_blocked" }.into(),
+                detail: Some(format!("via {via}; {cancelled} open recoveries cancelled")),
+            })
+            .await?;
+        if !newly {
+            return Ok(());
+        }
+        let hd = self.helpdesk();
+        let lang = match chat {
+            Some(c) => self.load(c).await.map(|conv| conv.lang).unwrap_or_default(),
+            None => crate::dialogue::Lang::default(),
+        };
+        let row = HandoffRow {
+            id: new_id(),
+            kind: "urgent".into(),
+            conversation_key,
+            chat_user,
+            account: Some(account.to_string()),
+            recovery_id: None,
+            reason: "not_me".into(),
+            lang: lang.code().into(),
+            status: "waiting".into(),
+            agent: None,
+            agent_name: None,
+            desk_ref: None,
+            created_at: now,
+            due_at: None,
+            claimed_at: None,
+            closed_at: None,
+        };
+        self.store.insert_handoff(&row).await?;
+        if !self.post_to_desks(&hd, &row).await? {
+            tracing::error!(
+                "an urgent \"this wasn't me\" report reached no desk; it is in the audit log"
+            );
+        }
+        Ok(())
+    }
+
+    /// After a successful recovery the user did without their phone: the phone's methods (SMS
+    /// and call, push, authenticator code) are suspended until registered again, and the desk
+    /// is told.
+    pub(crate) async fn after_phoneless_recovery(
+        &self,
+        ctx: &TurnCtx<'_>,
+        r: &crate::store::RecoveryRow,
+    ) -> Events {
+        if r.decoy || !self.store.phone_lost(&r.id).await? {
+            return Ok(vec![]);
+        }
+        let profile = self.profile(&r.account, None).await?;
+        let dir = match LoginName::parse(&r.account) {
+            Ok(login) => self.directory.find(&login).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let mut suspended = self.store.suspended_methods(&r.account).await?;
+        for (name, present) in [
+            (
+                "mobile",
+                profile.mobile.is_some() || dir.as_ref().is_some_and(|d| d.mobile.is_some()),
+            ),
+            ("totp", profile.totp_secret.is_some()),
+            ("push", profile.push_device.is_some()),
+        ] {
+            if present && !suspended.iter().any(|s| s == name) {
+                suspended.push(name.to_string());
+            }
+        }
+        self.store
+            .set_suspended_methods(&r.account, &suspended, ctx.now)
+            .await?;
+        self.audit(
+            ctx,
+            &r.account,
+            "phone_methods_suspended",
+            None,
+            "ok",
+            Some(suspended.join(",")),
+        )
+        .await?;
+        let hd = self.helpdesk();
+        if !hd.desks.is_empty() {
+            let row = HandoffRow {
+                id: new_id(),
+                kind: "notice".into(),
+                conversation_key: ctx.chat.conversation.clone(),
+                chat_user: ctx.chat.user.clone(),
+                account: Some(r.account.clone()),
+                recovery_id: Some(r.id.clone()),
+                reason: "phone_lost".into(),
+                lang: ctx.lang.code().into(),
+                status: "closed".into(),
+                agent: None,
+                agent_name: None,
+                desk_ref: None,
+                created_at: ctx.now,
+                due_at: None,
+                claimed_at: None,
+                closed_at: Some(ctx.now),
+            };
+            self.store.insert_handoff(&row).await?;
+            self.post_to_desks(&hd, &row).await?;
+        }
+        Ok(vec![Event::PhoneMethodsSuspended])
     }
 
     /// Work that depends on the clock: callback requests posted when the desk opens, and live
@@ -559,5 +706,29 @@ impl Core {
         let out = out?;
         self.deliver(chat, out).await;
         Ok(())
+    }
+}
+
+/// The "this wasn't me" link of the notice e-mails (README, "This wasn't me").
+impl Core {
+    /// `{public_url}/not-me?t={token}` for `account`, valid [`super::keys::NOT_ME_LINK_SECS`] from `now`;
+    /// `None` without a public URL (the demo, tests): the e-mail then gives only the phone number.
+    pub(crate) fn not_me_link(&self, account: &str, now: i64) -> Option<String> {
+        let base = self
+            .rules
+            .public_url
+            .as_deref()?
+            .trim()
+            .trim_end_matches('/');
+        let token = self
+            .keys
+            .not_me_token(account, now.saturating_add(super::keys::NOT_ME_LINK_SECS));
+        Some(format!("{base}/not-me?t={token}"))
+    }
+
+    /// The account a "this wasn't me" token was issued for, if it is genuine and still valid by
+    /// the core's clock (for the `/not-me` page).
+    pub fn not_me_account(&self, token: &str) -> Option<String> {
+        self.keys.verify_not_me(token, self.now().timestamp())
     }
 }

@@ -1,6 +1,8 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
@@ -9,6 +11,17 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// How long the "this wasn't me" link in a notice e-mail works: a week, so someone back from a
+/// long weekend or a short trip can still use it, while an old mailbox holds no standing key.
+pub const NOT_ME_LINK_SECS: i64 = 7 * 24 * 60 * 60;
+
+/// The purpose label of "this wasn't me" tokens: a MAC made for anything else never verifies as
+/// one, and one of these is good for nothing else.
+const NOT_ME_PURPOSE: &str = "not-me-link";
+
+/// Longest token [`Keys::verify_not_me`] looks at (a real one is about 110 characters).
+const MAX_NOT_ME_TOKEN: usize = 600;
 
 /// The server's secret. Everything keyed derives from it with a purpose label, so one 32-byte
 /// file protects code hashes, the confirmation digest, decoy masks and stored TOTP secrets.
@@ -93,6 +106,39 @@ impl Keys {
         self.mac("decoy", &[login.as_bytes()])
     }
 
+    /// The token of a "this wasn't me" link: `base64url(account|expires_at).base64url(mac)`,
+    /// the MAC over both under its own purpose label. It proves the server issued it for
+    /// `account` until `expires_at` (Unix seconds) and shows nothing but the account (the notice
+    /// it comes with names the account anyway). Only the current key signs and verifies: after
+    /// a key rotation older links stop working, and the e-mail's phone number still does.
+    pub fn not_me_token(&self, account: &str, expires_at: i64) -> String {
+        let expires = expires_at.to_string();
+        let mac = self.mac(NOT_ME_PURPOSE, &[account.as_bytes(), expires.as_bytes()]);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(format!("{account}|{expires}")),
+            URL_SAFE_NO_PAD.encode(mac)
+        )
+    }
+
+    /// The account of a genuine "this wasn't me" token that has not expired at `now`; `None` for
+    /// anything else, without saying why (the MAC is compared in constant time).
+    pub fn verify_not_me(&self, token: &str, now: i64) -> Option<String> {
+        if token.len() > MAX_NOT_ME_TOKEN {
+            return None;
+        }
+        let (payload, mac) = token.split_once('.')?;
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        // A login name holds no `|`, but the expiry is the part after the last one regardless.
+        let (account, expires) = payload.rsplit_once('|')?;
+        // The MAC covers the expiry exactly as written, so "+9…" or "09…" for "9…" fails too.
+        let expected = self.mac(NOT_ME_PURPOSE, &[account.as_bytes(), expires.as_bytes()]);
+        let genuine = bool::from(expected.as_slice().ct_eq(mac.as_slice()));
+        let expires_at: i64 = expires.parse().ok()?;
+        (genuine && !account.is_empty() && now < expires_at).then(|| account.to_string())
+    }
+
     /// ChaCha20-Poly1305 with a key derived from the current server key; a fresh random nonce
     /// per secret. Stored as hex(nonce || ciphertext || tag).
     pub fn encrypt(&self, plaintext: &[u8]) -> String {
@@ -120,6 +166,9 @@ impl Keys {
     }
 }
 
+/// The "this wasn't me" link of a notice e-mail, and the check of its token when it comes back.
+/// Here rather than beside `report_not_me` because the token is the key's business; the core
+/// adds only its clock and `http.public_url`.
 fn mac_with(key: &[u8; 32], purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
     let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
     m.update(purpose.as_bytes());
@@ -212,6 +261,69 @@ mod tests {
         let again = rotating.encrypt(&rotating.decrypt(&stored).unwrap());
         assert!(rotating.is_current(&again));
         assert_eq!(new.decrypt(&again).unwrap(), b"totp secret");
+    }
+
+    #[test]
+    fn a_not_me_token_names_its_account_until_it_expires() {
+        let k = Keys::random();
+        let t = k.not_me_token("j.k.devries@bedrijf.nl", 1_000);
+        assert!(t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert_eq!(
+            k.verify_not_me(&t, 999).as_deref(),
+            Some("j.k.devries@bedrijf.nl")
+        );
+        assert_eq!(k.verify_not_me(&t, 1_000), None, "expired at its expiry");
+        assert_eq!(k.verify_not_me(&t, 5_000), None);
+        // Another key, or no token at all, is nothing.
+        assert_eq!(Keys::random().verify_not_me(&t, 0), None);
+        for junk in ["", ".", "abc", "abc.def", "%%%.%%%", &"a".repeat(10_000)] {
+            assert_eq!(k.verify_not_me(junk, 0), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_tampered_not_me_token_fails() {
+        let k = Keys::random();
+        let t = k.not_me_token("jan@bedrijf.nl", 1_000);
+        let (_, mac) = t.split_once('.').unwrap();
+        let forged = |payload: &str| format!("{}.{mac}", URL_SAFE_NO_PAD.encode(payload));
+        assert!(k.verify_not_me(&forged("jan@bedrijf.nl|1000"), 0).is_some());
+        for payload in [
+            "anna@bedrijf.nl|1000",
+            "jan@bedrijf.nl|999999999",
+            "jan@bedrijf.nl|+1000",
+            "jan@bedrijf.nl|01000",
+            "jan@bedrijf.nl|1000|",
+            "jan@bedrijf.nl1000",
+        ] {
+            assert_eq!(k.verify_not_me(&forged(payload), 0), None, "{payload}");
+        }
+        // A flipped bit in the MAC, or a MAC cut short.
+        let mut bytes = URL_SAFE_NO_PAD.decode(mac).unwrap();
+        bytes[0] ^= 1;
+        let flipped = format!(
+            "{}.{}",
+            t.split_once('.').unwrap().0,
+            URL_SAFE_NO_PAD.encode(&bytes)
+        );
+        assert_eq!(k.verify_not_me(&flipped, 0), None);
+        assert_eq!(k.verify_not_me(&t[..t.len() - 2], 0), None);
+    }
+
+    #[test]
+    fn a_not_me_token_is_good_for_nothing_else() {
+        let k = Keys::random();
+        let t = k.not_me_token("jan@bedrijf.nl", 1_000);
+        let (payload, mac) = t.split_once('.').unwrap();
+        let mac = hex::encode(URL_SAFE_NO_PAD.decode(mac).unwrap());
+        // Not a code hash, confirmation digest or decoy mask of the same bytes.
+        assert_ne!(mac, k.secret_hash("jan@bedrijf.nl", "1000"));
+        assert_ne!(mac, k.password_digest("jan@bedrijf.nl", "1000"));
+        // And it carries nothing but the account and the expiry.
+        let shown = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(shown, "jan@bedrijf.nl|1000");
     }
 
     #[test]

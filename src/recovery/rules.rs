@@ -40,6 +40,10 @@ pub struct Rules {
     pub reconfirm_after_secs: i64,
     /// The issuer an authenticator app shows next to the account (`otpauth://` issuer).
     pub totp_issuer: String,
+    /// Where the world reaches this server (`http.public_url`). Set: the notice after a reset
+    /// or unlock carries a signed "this wasn't me" link to `{public_url}/not-me`. `None` (the
+    /// demo, tests unless they set it): the notice gives only the phone number.
+    pub public_url: Option<String>,
 }
 
 impl Default for Rules {
@@ -68,6 +72,7 @@ impl Default for Rules {
                 .collect(),
             reconfirm_after_secs: 180 * 24 * 60 * 60,
             totp_issuer: "sspr-bot".into(),
+            public_url: None,
         }
     }
 }

@@ -44,6 +44,16 @@ pub enum RegField {
 }
 
 impl RegField {
+    /// The name in `registrations.suspended` (the e-mail address is never suspended).
+    pub fn suspension_name(self) -> &'static str {
+        match self {
+            RegField::AlternateEmail => "email",
+            RegField::Mobile => "mobile",
+            RegField::Totp => "totp",
+            RegField::Push => "push",
+        }
+    }
+
     fn columns(self) -> (&'static str, &'static str) {
         match self {
             RegField::AlternateEmail => ("alternate_email", "alternate_email_at"),
@@ -293,6 +303,15 @@ impl Store {
         .execute(&self.pool)
         .await
         .with_context(|| format!("saving registered {column}"))?;
+        // Registered again: no longer suspended after a recovery without the phone.
+        if value.is_some() {
+            let name = field.suspension_name();
+            let suspended = self.suspended_methods(account).await?;
+            if suspended.iter().any(|m| m == name) {
+                let rest: Vec<String> = suspended.into_iter().filter(|m| m != name).collect();
+                self.set_suspended_methods(account, &rest, now).await?;
+            }
+        }
         Ok(())
     }
 

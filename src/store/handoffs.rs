@@ -195,3 +195,120 @@ impl Store {
         .flatten())
     }
 }
+
+impl Store {
+    /// Blocks self-service recovery of `account` after "this wasn't me"; false if already.
+    pub async fn report_account(&self, account: &str, via: &str, now: i64) -> anyhow::Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO reported_accounts (account, reported_at, via) VALUES (?, ?, ?)
+             ON CONFLICT (account) DO NOTHING",
+        )
+        .bind(account)
+        .bind(now)
+        .bind(via)
+        .execute(&self.pool)
+        .await
+        .context("blocking a reported account")?
+        .rows_affected()
+            > 0)
+    }
+
+    pub async fn is_reported(&self, account: &str) -> anyhow::Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM reported_accounts WHERE account = ?",
+            )
+            .bind(account)
+            .fetch_one(&self.pool)
+            .await
+            .context("checking reported accounts")?
+                > 0,
+        )
+    }
+
+    /// Lifts the block (an admin, after talking to the owner); false if there was none.
+    pub async fn unreport_account(&self, account: &str) -> anyhow::Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM reported_accounts WHERE account = ?")
+                .bind(account)
+                .execute(&self.pool)
+                .await
+                .context("unblocking an account")?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    /// The newest finished recovery of a conversation since `since` (what "this wasn't me"
+    /// in that chat is about).
+    pub async fn last_finished_recovery(
+        &self,
+        conversation_key: &str,
+        since: i64,
+    ) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT account FROM recoveries WHERE conversation_key = ? AND status = 'done'
+             AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1",
+        )
+        .bind(conversation_key)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await
+        .context("loading the last finished recovery")
+    }
+}
+
+impl Store {
+    /// The user said they do not have their phone in this recovery.
+    pub async fn set_phone_lost(&self, recovery_id: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE recoveries SET phone_lost = 1 WHERE id = ?")
+            .bind(recovery_id)
+            .execute(&self.pool)
+            .await
+            .context("recording a lost phone")?;
+        Ok(())
+    }
+
+    pub async fn phone_lost(&self, recovery_id: &str) -> anyhow::Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT phone_lost FROM recoveries WHERE id = ?")
+                .bind(recovery_id)
+                .fetch_optional(&self.pool)
+                .await
+                .context("loading the lost-phone flag")?
+                .unwrap_or(0)
+                != 0,
+        )
+    }
+
+    /// Methods of `account` suspended after a recovery without the phone.
+    pub async fn suspended_methods(&self, account: &str) -> anyhow::Result<Vec<String>> {
+        let list: Option<Option<String>> =
+            sqlx::query_scalar("SELECT suspended FROM registrations WHERE account = ?")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await
+                .context("loading suspended methods")?;
+        Ok(super::split_ids(&list.flatten().unwrap_or_default()))
+    }
+
+    pub async fn set_suspended_methods(
+        &self,
+        account: &str,
+        methods: &[String],
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let list = methods.join(",");
+        sqlx::query(
+            "INSERT INTO registrations (account, suspended, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (account) DO UPDATE SET suspended = excluded.suspended",
+        )
+        .bind(account)
+        .bind((!list.is_empty()).then_some(list))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("saving suspended methods")?;
+        Ok(())
+    }
+}

@@ -421,3 +421,196 @@ fn the_helpdesk_configuration_is_checked_and_names_the_bad_key() {
         assert!(err.contains(key), "{extra}: {err}");
     }
 }
+
+#[tokio::test]
+async fn this_wasnt_me_in_the_chat_blocks_recovery_and_alerts_the_desk() {
+    let d = desked().await;
+    let t = &d.t;
+    t.start(JAN, "reason:forgot").await;
+    t.pass_email().await;
+    t.pass_totp(JAN_TOTP).await;
+    t.say(GOOD_PASSWORD).await;
+    let done = t.say(GOOD_PASSWORD).await;
+    done.expect("Je wachtwoord is gewijzigd");
+    assert!(done.buttons().contains(&"not_me".to_string()));
+    t.press("not_me")
+        .await
+        .expect("nu geblokkeerd en de ICT Servicedesk is gewaarschuwd");
+    // Outside office hours (07:55) the urgent card still goes to the desk.
+    let card = d.card();
+    assert_eq!(card.kind, "urgent");
+    assert_eq!(card.account.as_deref(), Some(JAN));
+    // Recovery and registration of the account are refused from any chat.
+    t.say("hoi").await;
+    t.say(JAN).await;
+    t.press("reason:forgot")
+        .await
+        .expect("geblokkeerd na een melding");
+    t.say("/registreren").await;
+    t.say(JAN).await.expect("geblokkeerd na een melding");
+    let events: Vec<(String, String)> = t
+        .audit(JAN)
+        .await
+        .into_iter()
+        .map(|(e, _, o)| (e, o))
+        .collect();
+    assert!(events.contains(&("reported_not_me".into(), "blocked".into())));
+    assert!(events.contains(&("recovery_started".into(), "refused_reported_not_me".into())));
+    // An admin lifts it after talking to Jan.
+    let login = sspr_bot::domain::LoginName::parse(JAN).unwrap();
+    assert!(sspr_bot::admin::unblock(&t.app.store, &login, 0)
+        .await
+        .unwrap());
+    t.say("hoi").await;
+    t.say(JAN).await;
+    t.press("reason:forgot")
+        .await
+        .expect("Verificatiestap 1 van 2");
+}
+
+/// The story: a lost phone on Saturday; e-mail and questions do the reset; the phone's
+/// methods are suspended until registered again, the user is told how, and the desk is told.
+#[tokio::test]
+async fn a_lost_phone_ends_in_a_reset_with_the_phone_methods_suspended() {
+    let d = desked().await;
+    let t = &d.t;
+    t.advance(5 * 24 * 3600); // Saturday 5 December, 07:55
+    t.start(JAN, "reason:forgot").await;
+    let shown = t.press("no_phone").await;
+    let offered = shown.buttons();
+    assert!(offered.contains(&"method:email".to_string()), "{offered:?}");
+    assert!(
+        !offered
+            .iter()
+            .any(|b| b == "method:sms" || b == "method:totp"),
+        "{offered:?}"
+    );
+    t.pass_email().await;
+    t.pass_questions(&JAN_ANSWERS)
+        .await
+        .expect("Beide verificatiestappen");
+    t.say(GOOD_PASSWORD).await;
+    t.say(GOOD_PASSWORD)
+        .await
+        .expect("Je wachtwoord is gewijzigd")
+        .expect("zijn de methodes sms, bellen en Authenticator-app van je account uitgeschakeld");
+    assert!(t.sign_in(JAN, GOOD_PASSWORD).await);
+    let card = d.card();
+    assert_eq!(
+        (card.kind.as_str(), card.reason.as_str()),
+        ("notice", "phone_lost")
+    );
+    // The next recovery offers no phone methods, even "with the phone".
+    t.start(JAN, "reason:forgot").await;
+    let offered = t.press("with_phone").await.buttons();
+    for m in ["method:sms", "method:call", "method:totp", "method:push"] {
+        assert!(
+            !offered.contains(&m.to_string()),
+            "{m} still offered: {offered:?}"
+        );
+    }
+    assert!(offered.contains(&"method:email".to_string()));
+    let suspended = t.app.store.suspended_methods(JAN).await.unwrap();
+    assert_eq!(suspended, ["mobile", "totp", "push"]);
+    let events: Vec<String> = t.audit(JAN).await.into_iter().map(|(e, _, _)| e).collect();
+    assert!(events.contains(&"phone_lost".to_string()));
+    assert!(events.contains(&"phone_methods_suspended".to_string()));
+    // With a new phone, Jan registers his authenticator again: that one is back, the others
+    // stay suspended.
+    t.say("/stop").await;
+    t.say("/registreren").await;
+    t.say(JAN).await;
+    let code = t
+        .outbox_lines()
+        .await
+        .iter()
+        .rev()
+        .find(|l| l["to"] == JAN)
+        .and_then(|l| l["code"].as_str().map(str::to_string))
+        .unwrap();
+    t.say(&code)
+        .await
+        .expect("Code uit de Authenticator-app: niet vastgelegd");
+    let qr = t.press("reg:totp").await;
+    let uri = qr.replies.iter().find_map(|r| r.qr.clone()).unwrap().0;
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap()
+        .to_string();
+    t.say(&t.totp(&secret, 0)).await.expect("Vastgelegd");
+    assert_eq!(
+        t.app.store.suspended_methods(JAN).await.unwrap(),
+        ["mobile", "push"]
+    );
+}
+
+#[tokio::test]
+async fn without_email_and_questions_a_user_without_a_phone_is_offered_a_person() {
+    let d = desked().await;
+    let t = &d.t;
+    // Pieter is an admin: no security questions, so without his phone only e-mail is left.
+    t.start(PIETER, "reason:forgot").await;
+    let shown = t.press("no_phone").await;
+    shown.expect("Zonder telefoon lukt het alleen");
+    assert!(
+        shown.buttons().contains(&"human".to_string()),
+        "{:?}",
+        shown.buttons()
+    );
+}
+
+/// The "done when": Saturday, phone lost, account locked; the desk opens Monday 08:00,
+/// sees the callback request, and an agent talks to the employee through the bot and unlocks
+/// the account without ever seeing a secret.
+#[tokio::test]
+async fn a_saturday_callback_is_answered_on_monday_morning_and_ends_in_an_unlock() {
+    let d = desked().await;
+    let t = &d.t;
+    t.advance(5 * 24 * 3600 + 2 * 3600); // Saturday 5 December, 09:55
+    t.start(ANNA, "reason:locked").await;
+    t.press("no_phone").await;
+    t.say("medewerker")
+        .await
+        .expect("De ICT Servicedesk is nu gesloten")
+        .expect("maandag om 08:00");
+    t.press("callback").await.expect("maandag vanaf 08:00");
+    // Sunday night: nothing yet.
+    t.advance(44 * 3600);
+    t.app.core.helpdesk_tick().await.unwrap();
+    assert!(d.desk.posted.lock().unwrap().is_empty());
+    // Monday 08:00.
+    t.advance(2 * 3600 + 5 * 60 + 30);
+    t.app.core.helpdesk_tick().await.unwrap();
+    let card = d.card();
+    assert_eq!(card.kind, "callback");
+    assert_eq!(card.account.as_deref(), Some(ANNA));
+    assert_eq!(d.act(AgentAction::Claim).await, AgentOutcome::Done);
+    assert!(d
+        .inbox
+        .all()
+        .contains("Piet van de ICT Servicedesk is erbij gekomen"));
+    d.act(AgentAction::Message(
+        "Goedemorgen Anna, je belde over je account?".into(),
+    ))
+    .await;
+    t.say("Ja, het is geblokkeerd en mijn telefoon is weg.")
+        .await;
+    assert_eq!(
+        d.desk.relayed.lock().unwrap().last().unwrap().1,
+        "Ja, het is geblokkeerd en mijn telefoon is weg."
+    );
+    assert_eq!(d.act(AgentAction::Unlock).await, AgentOutcome::Done);
+    assert!(!t.is_locked(ANNA).await);
+    assert!(d.inbox.all().contains("ontgrendeld"));
+    assert_eq!(d.act(AgentAction::Close).await, AgentOutcome::Done);
+    let events: Vec<String> = t.audit(ANNA).await.into_iter().map(|(e, _, _)| e).collect();
+    for e in [
+        "callback_requested",
+        "callback_posted",
+        "agent_claim",
+        "agent_unlock",
+    ] {
+        assert!(events.contains(&e.to_string()), "{e} in {events:?}");
+    }
+}

@@ -19,6 +19,7 @@ mod helpdesk;
 mod helpdesk_telegram;
 mod key_rotation;
 mod ldap;
+mod not_me;
 mod properties;
 mod push;
 mod registration;

@@ -718,6 +718,8 @@ impl Walk {
                 },
                 Effect::RequestCallback { .. } => Event::CallbackQueued { opening: opening() },
                 Effect::RelayToDesk { .. } | Effect::LeaveHandoff { .. } => continue,
+                Effect::ReportNotMe => Event::ReportedNotMe,
+                Effect::PhoneLost { .. } => continue,
             };
             return Some(ev);
         }
