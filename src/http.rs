@@ -2,6 +2,7 @@
 //! link in a notice e-mail; platform webhooks and provider callbacks join it as their channels
 //! land.
 
+use crate::i18n::escape_html;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -274,22 +275,6 @@ fn percent_decode(s: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
-}
-
-/// Text made safe to put between HTML tags or in an attribute value.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

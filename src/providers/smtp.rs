@@ -6,6 +6,7 @@
 //! code blanked out in case a server ever echoes either. lettre's `tracing` feature is off, so it
 //! logs nothing of its own.
 
+use crate::i18n::escape_html;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -296,22 +297,6 @@ impl EmailSender for SmtpEmail {
         let message = self.build(to, lang, &mail, None)?;
         self.deliver(message, None).await
     }
-}
-
-/// Text made safe to put between HTML tags or in an attribute value.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

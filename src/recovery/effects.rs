@@ -154,17 +154,24 @@ impl Core {
         }
     }
 
-    async fn begin(&self, ctx: &TurnCtx<'_>, login: LoginName, reason: Reason) -> Events {
-        let account = login.as_str();
+    /// The checks in front of a recovery or a registration (`event`: the audit event that
+    /// records a refusal): the chat user's pause and the accounts they tried this hour, the
+    /// account's recovery lockout, and a "this wasn't me" block. `Some(events)`: refused.
+    pub(super) async fn gate(
+        &self,
+        ctx: &TurnCtx<'_>,
+        account: &str,
+        event: &str,
+    ) -> anyhow::Result<Option<Vec<Event>>> {
         let rules = &self.rules;
         if let Some(until) = self
             .store
             .lockout_until(LockScope::ChatUser, &ctx.chat.user, ctx.now)
             .await?
         {
-            return Ok(vec![Event::Refused(Refusal::ChatUserPaused {
+            return Ok(Some(vec![Event::Refused(Refusal::ChatUserPaused {
                 hours: hours_left(until, ctx.now),
-            })]);
+            })]));
         }
         let distinct = self
             .store
@@ -176,39 +183,34 @@ impl Core {
             )
             .await?;
         if distinct > rules.max_accounts_per_chat_user {
-            return self
-                .pause_chat_user(ctx, account, "too_many_accounts")
-                .await;
+            return Ok(Some(
+                self.pause_chat_user(ctx, account, "too_many_accounts")
+                    .await?,
+            ));
         }
         if let Some(until) = self
             .store
             .lockout_until(LockScope::Recovery, account, ctx.now)
             .await?
         {
-            self.audit(
-                ctx,
-                account,
-                "recovery_started",
-                None,
-                "refused_recovery_locked",
-                None,
-            )
-            .await?;
-            return Ok(vec![Event::Refused(Refusal::RecoveryLocked {
+            self.audit(ctx, account, event, None, "refused_recovery_locked", None)
+                .await?;
+            return Ok(Some(vec![Event::Refused(Refusal::RecoveryLocked {
                 hours: hours_left(until, ctx.now),
-            })]);
+            })]));
         }
         if self.store.is_reported(account).await? {
-            self.audit(
-                ctx,
-                account,
-                "recovery_started",
-                None,
-                "refused_reported_not_me",
-                None,
-            )
-            .await?;
-            return Ok(vec![Event::Refused(Refusal::AccountReported)]);
+            self.audit(ctx, account, event, None, "refused_reported_not_me", None)
+                .await?;
+            return Ok(Some(vec![Event::Refused(Refusal::AccountReported)]));
+        }
+        Ok(None)
+    }
+
+    async fn begin(&self, ctx: &TurnCtx<'_>, login: LoginName, reason: Reason) -> Events {
+        let account = login.as_str();
+        if let Some(refused) = self.gate(ctx, account, "recovery_started").await? {
+            return Ok(refused);
         }
         let found = match self.directory.find(&login).await {
             Ok(found) => found,

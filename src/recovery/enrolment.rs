@@ -38,59 +38,8 @@ const TOTP_SECRET_BYTES: usize = 20;
 impl Core {
     pub(crate) async fn begin_enrolment(&self, ctx: &TurnCtx<'_>, login: LoginName) -> Events {
         let account = login.as_str();
-        let rules = &self.rules;
-        if let Some(until) = self
-            .store
-            .lockout_until(LockScope::ChatUser, &ctx.chat.user, ctx.now)
-            .await?
-        {
-            return Ok(vec![Event::Refused(Refusal::ChatUserPaused {
-                hours: hours_left(until, ctx.now),
-            })]);
-        }
-        let distinct = self
-            .store
-            .record_chat_login(
-                &ctx.chat.user,
-                account,
-                ctx.now,
-                ctx.now - rules.chat_user_window_secs,
-            )
-            .await?;
-        if distinct > rules.max_accounts_per_chat_user {
-            return self
-                .pause_chat_user(ctx, account, "too_many_accounts")
-                .await;
-        }
-        if let Some(until) = self
-            .store
-            .lockout_until(LockScope::Recovery, account, ctx.now)
-            .await?
-        {
-            self.audit(
-                ctx,
-                account,
-                "enrolment_started",
-                None,
-                "refused_recovery_locked",
-                None,
-            )
-            .await?;
-            return Ok(vec![Event::Refused(Refusal::RecoveryLocked {
-                hours: hours_left(until, ctx.now),
-            })]);
-        }
-        if self.store.is_reported(account).await? {
-            self.audit(
-                ctx,
-                account,
-                "enrolment_started",
-                None,
-                "refused_reported_not_me",
-                None,
-            )
-            .await?;
-            return Ok(vec![Event::Refused(Refusal::AccountReported)]);
+        if let Some(refused) = self.gate(ctx, account, "enrolment_started").await? {
+            return Ok(refused);
         }
         let found = match self.directory.find(&login).await {
             Ok(found) => found,
