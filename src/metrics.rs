@@ -1,5 +1,5 @@
 //! Prometheus metrics for `/metrics`: turns, verifications by method and outcome, resets,
-//! unlocks, errors. Counted by the core, so every channel is covered. Never a label with a login
+//! unlocks, errors, and the argon2 pool's queue. Counted by the core, so every channel is covered. Never a label with a login
 //! name or anything else a user typed.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -67,6 +67,18 @@ impl Metrics {
             "errors",
             "Failures that were not the user's doing (database, directory, provider)",
             errors.clone(),
+        );
+        // The process's argon2 pool (security answers, embedded-directory passwords).
+        let argon2 = crate::hashing::pool();
+        registry.register(
+            "argon2_queue_seconds",
+            "Time an argon2id hash waited for a free place in its bounded pool",
+            argon2.queue_seconds.clone(),
+        );
+        registry.register(
+            "argon2_waiting",
+            "argon2id hashes waiting for a free place right now",
+            argon2.waiting.clone(),
         );
         Self {
             registry,
@@ -143,6 +155,8 @@ mod tests {
         );
         assert!(text.contains("sspr_password_resets_total 1"), "{text}");
         assert!(text.contains("sspr_unlocks_total 0"), "{text}");
+        assert!(text.contains("sspr_argon2_queue_seconds_count"), "{text}");
+        assert!(text.contains("sspr_argon2_waiting"), "{text}");
         assert!(text.trim_end().ends_with("# EOF"));
     }
 }
