@@ -555,13 +555,6 @@ fn default_teams_token_url() -> String {
     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token".into()
 }
 
-impl TeamsConfig {
-    /// Local testing without Microsoft: no app id, so no token checks and no connector token.
-    pub fn emulator(&self) -> bool {
-        self.app_id.is_none()
-    }
-}
-
 fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }

@@ -461,13 +461,7 @@ impl Core {
         let Some(value) = ch.target.as_deref() else {
             anyhow::bail!("enrolment challenge {} has no target", ch.id);
         };
-        let dir = self.directory_account(&e.account).await?;
-        let before = self.profile(&e.account, dir.as_ref()).await?;
-        self.store
-            .set_registered(&e.account, field, Some(value), ctx.now)
-            .await?;
-        self.saved(ctx, &e, what, dir.as_ref(), before.alternate_email)
-            .await
+        self.register(ctx, &e, what, field, value).await
     }
 
     /// A wrong code for a new address, number or authenticator: counted per challenge, and after
@@ -705,12 +699,7 @@ impl Core {
         };
         // The confirming code is spent: it cannot also open a recovery.
         self.store.accept_totp_step(&e.account, step as i64).await?;
-        let dir = self.directory_account(&e.account).await?;
-        let before = self.profile(&e.account, dir.as_ref()).await?;
-        self.store
-            .set_registered(&e.account, RegField::Totp, Some(&encrypted), ctx.now)
-            .await?;
-        self.saved(ctx, &e, Enrol::Totp, dir.as_ref(), before.alternate_email)
+        self.register(ctx, &e, Enrol::Totp, RegField::Totp, &encrypted)
             .await
     }
 
@@ -743,12 +732,7 @@ impl Core {
             .await?;
             return Ok(vec![Event::PushNotEnrolled]);
         };
-        let dir = self.directory_account(&e.account).await?;
-        let before = self.profile(&e.account, dir.as_ref()).await?;
-        self.store
-            .set_registered(&e.account, RegField::Push, Some(&device), ctx.now)
-            .await?;
-        self.saved(ctx, &e, Enrol::Push, dir.as_ref(), before.alternate_email)
+        self.register(ctx, &e, Enrol::Push, RegField::Push, &device)
             .await
     }
 
@@ -827,6 +811,25 @@ impl Core {
             return Ok(false);
         };
         Ok(ctx.now - times.last_confirmed() > self.rules.reconfirm_after_secs)
+    }
+
+    /// Stores `value` as the account's `field` and announces it ([`Self::saved`]), telling the
+    /// private address it replaces too.
+    async fn register(
+        &self,
+        ctx: &TurnCtx<'_>,
+        e: &EnrolmentRow,
+        what: Enrol,
+        field: RegField,
+        value: &str,
+    ) -> Events {
+        let dir = self.directory_account(&e.account).await?;
+        let before = self.profile(&e.account, dir.as_ref()).await?;
+        self.store
+            .set_registered(&e.account, field, Some(value), ctx.now)
+            .await?;
+        self.saved(ctx, e, what, dir.as_ref(), before.alternate_email)
+            .await
     }
 
     /// After a change: audit, notify, and the new overview.
