@@ -197,3 +197,48 @@ fn random_password() -> String {
     let bytes: [u8; 24] = rand::rngs::OsRng.gen();
     hex::encode(bytes)
 }
+
+/// The login of load-test account `i` (`load00042@bedrijf.nl`); see [`seed_load_accounts`].
+pub fn load_login(i: usize) -> String {
+    format!("load{i:05}@bedrijf.nl")
+}
+
+/// The alternate e-mail address of load-test account `i` (`load00042@privemail.example`).
+pub fn load_alternate_email(i: usize) -> String {
+    format!("load{i:05}@privemail.example")
+}
+
+/// The 20-byte authenticator secret of load-test account `i`: the ASCII text
+/// `load00042secret-key!`. Public by construction — these accounts exist only in benchmark
+/// databases.
+pub fn load_totp_secret(i: usize) -> Vec<u8> {
+    format!("load{i:05}secret-key!").into_bytes()
+}
+
+/// Seeds `n` load-test accounts (`bench/run`): enabled, in the embedded directory, each with an
+/// alternate e-mail address and an authenticator secret registered ([`load_login`],
+/// [`load_alternate_email`], [`load_totp_secret`]). All share one random password hash (nobody
+/// signs in with them; hashing 10,000 passwords would take minutes). Accounts already there are
+/// replaced. Opens (creating if needed) the database at `db` with its key file beside it.
+pub async fn seed_load_accounts(db: &Path, n: usize) -> anyhow::Result<()> {
+    let store = Store::open(db).await?;
+    let keys = Keys::load_or_create(&crate::app::default_key_path(db))?;
+    let directory = EmbeddedDirectory::new(store.pool().clone());
+    let hash = crate::hashing::hash(random_password()).await?;
+    let now = chrono::Utc::now().timestamp();
+    for i in 0..n {
+        let login = LoginName::parse(&load_login(i)).context("load-test login")?;
+        directory
+            .put_account_hashed(&login, &format!("Load Test {i}"), &hash, false, false, false)
+            .await?;
+        let email = load_alternate_email(i);
+        let totp = keys.encrypt(&load_totp_secret(i));
+        store
+            .set_registered(login.as_str(), RegField::AlternateEmail, Some(&email), now)
+            .await?;
+        store
+            .set_registered(login.as_str(), RegField::Totp, Some(&totp), now)
+            .await?;
+    }
+    Ok(())
+}

@@ -64,6 +64,21 @@ impl EmbeddedDirectory {
         admin: bool,
     ) -> anyhow::Result<()> {
         let hash = hash_password(password.to_string()).await?;
+        self.put_account_hashed(login, display_name, &hash, locked, disabled, admin)
+            .await
+    }
+
+    /// [`Self::put_account`] with the argon2id PHC string of the password already computed
+    /// (seeding many accounts for the load benchmark with one hash).
+    pub async fn put_account_hashed(
+        &self,
+        login: &LoginName,
+        display_name: &str,
+        hash: &str,
+        locked: bool,
+        disabled: bool,
+        admin: bool,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO directory_accounts (login, display_name, password_hash, locked, disabled, admin)
              VALUES (?, ?, ?, ?, ?, ?)
