@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use crate::directory::{Account, DirectoryError};
 use crate::domain::{EmailAddress, LoginName, Method, PhoneNumber};
 use crate::recovery::Keys;
-use crate::store::{AuditRow, RegField, Store};
+use crate::store::{on_db, AuditRow, RegField, Store};
 
 /// The header an import file must start with.
 pub const IMPORT_HEADER: [&str; 3] = ["login", "alternate_email", "mobile"];
@@ -189,7 +189,7 @@ type SummaryRow = (
 );
 
 pub async fn summaries(store: &Store) -> anyhow::Result<Vec<Summary>> {
-    let rows: Vec<SummaryRow> = sqlx::query_as(
+    let rows: Vec<SummaryRow> = on_db!(store.db(), p => sqlx::query_as(
         "SELECT r.account, r.alternate_email, r.mobile, r.totp_secret IS NOT NULL,
                 r.push_device IS NOT NULL, r.updated_at,
                 (SELECT COUNT(*) FROM security_answers a WHERE a.account = r.account)
@@ -199,8 +199,8 @@ pub async fn summaries(store: &Store) -> anyhow::Result<Vec<Summary>> {
          WHERE a.account NOT IN (SELECT account FROM registrations) GROUP BY a.account
          ORDER BY 1",
     )
-    .fetch_all(store.pool())
-    .await
+    .fetch_all(p)
+    .await)
     .context("reading registrations")?;
     Ok(rows
         .into_iter()
@@ -330,11 +330,11 @@ pub struct Rekeyed {
 /// with the current server key; `keys` holds the previous keys to read the old ones.
 pub async fn rekey(store: &Store, keys: &Keys, now: i64) -> anyhow::Result<Rekeyed> {
     let mut done = Rekeyed::default();
-    let registered: Vec<(String, String)> = sqlx::query_as(
+    let registered: Vec<(String, String)> = on_db!(store.db(), p => sqlx::query_as(
         "SELECT account, totp_secret FROM registrations WHERE totp_secret IS NOT NULL ORDER BY account",
     )
-    .fetch_all(store.pool())
-    .await
+    .fetch_all(p)
+    .await)
     .context("reading registered authenticator secrets")?;
     for (account, stored) in registered {
         if keys.is_current(&stored) {
@@ -345,24 +345,24 @@ pub async fn rekey(store: &Store, keys: &Keys, now: i64) -> anyhow::Result<Rekey
             done.unreadable.push(account);
             continue;
         };
-        sqlx::query(
-            "UPDATE registrations SET totp_secret = ? WHERE account = ? AND totp_secret = ?",
+        on_db!(store.db(), p => sqlx::query(
+            "UPDATE registrations SET totp_secret = $1 WHERE account = $2 AND totp_secret = $3",
         )
         .bind(keys.encrypt(&plain))
         .bind(&account)
         .bind(&stored)
-        .execute(store.pool())
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("storing a re-encrypted secret")?;
         audit(store, &account, "secret_re_encrypted", now).await?;
         done.re_encrypted += 1;
     }
-    let pending: Vec<(String, String)> = sqlx::query_as(
+    let pending: Vec<(String, String)> = on_db!(store.db(), p => sqlx::query_as(
         "SELECT id, secret FROM enrolment_challenges
          WHERE kind = 'totp' AND closed_at IS NULL AND secret IS NOT NULL",
     )
-    .fetch_all(store.pool())
-    .await
+    .fetch_all(p)
+    .await)
     .context("reading authenticator secrets waiting for their first code")?;
     for (id, stored) in pending {
         if keys.is_current(&stored) {
@@ -370,11 +370,11 @@ pub async fn rekey(store: &Store, keys: &Keys, now: i64) -> anyhow::Result<Rekey
         }
         match keys.decrypt(&stored) {
             Ok(plain) => {
-                sqlx::query("UPDATE enrolment_challenges SET secret = ? WHERE id = ?")
+                on_db!(store.db(), p => sqlx::query("UPDATE enrolment_challenges SET secret = $1 WHERE id = $2")
                     .bind(keys.encrypt(&plain))
                     .bind(&id)
-                    .execute(store.pool())
-                    .await
+                    .execute(p)
+                    .await.map(|r| r.rows_affected()))
                     .context("storing a re-encrypted pending secret")?;
             }
             // A registration in progress simply starts over with a new QR code.
@@ -437,22 +437,20 @@ pub async fn clear(
         changed += store.clear_registered(account, field, now).await?;
     }
     if matches!(what, Some(Clearable::Questions) | None) {
-        changed += sqlx::query("DELETE FROM security_answers WHERE account = ?")
+        changed += on_db!(store.db(), p => sqlx::query("DELETE FROM security_answers WHERE account = $1")
             .bind(account)
-            .execute(store.pool())
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE registrations SET questions_at = NULL WHERE account = ?")
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
+        on_db!(store.db(), p => sqlx::query("UPDATE registrations SET questions_at = NULL WHERE account = $1")
             .bind(account)
-            .execute(store.pool())
-            .await?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
     }
     if what.is_none() {
-        changed += sqlx::query("DELETE FROM registrations WHERE account = ?")
+        changed += on_db!(store.db(), p => sqlx::query("DELETE FROM registrations WHERE account = $1")
             .bind(account)
-            .execute(store.pool())
-            .await?
-            .rows_affected();
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
     }
     if changed > 0 {
         audit(store, account, "registration_cleared", now).await?;

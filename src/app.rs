@@ -17,7 +17,7 @@ use crate::providers::twilio::TwilioSms;
 use crate::providers::twilio_voice::TwilioVoice;
 use crate::providers::{Outbox, Providers};
 use crate::recovery::{Clock, Core, Keys, PhoneAnswer, Rules};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use tokio::sync::mpsc;
 
 /// Everything a channel needs.
@@ -41,7 +41,8 @@ pub struct App {
 /// Where things live; the demo and a configuration file both come down to this.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub db: PathBuf,
+    /// The database: a SQLite file or a PostgreSQL URL.
+    pub db: Location,
     /// Set: every method goes to this development outbox. Unset: the real providers.
     pub outbox: Option<PathBuf>,
     pub key_file: PathBuf,
@@ -52,13 +53,14 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let db = config.sqlite_path();
+        let db = config.database();
         Ok(Self {
             key_file: config
                 .security
                 .key_file
                 .clone()
-                .unwrap_or_else(|| default_key_path(&db)),
+                .or_else(|| db.sqlite_path().map(default_key_path))
+                .context("security.key_file is required with a PostgreSQL database")?,
             previous_key_files: config.security.previous_key_files.clone(),
             outbox: config.providers.outbox.clone(),
             seed_demo: config.directory.seed_demo,
@@ -90,7 +92,7 @@ pub async fn directory_from_config(
 ) -> anyhow::Result<Arc<dyn Directory>> {
     Ok(match external_directory(config).await? {
         Some(external) => external,
-        None => Arc::new(EmbeddedDirectory::new(store.pool().clone())),
+        None => Arc::new(EmbeddedDirectory::new(store)),
     })
 }
 
@@ -256,14 +258,14 @@ impl App {
         clock: Arc<dyn Clock>,
         rules: Rules,
     ) -> anyhow::Result<Self> {
-        let store = Store::open(&settings.db).await?;
+        let store = Store::open_at(&settings.db).await?;
         let keys = Keys::load_or_create(&settings.key_file)?
             .with_previous(&settings.previous_key_files)
             .context("[security] previous_key_files")?;
         let (directory, embedded) = match directory {
             Some(external) => (external, None),
             None => {
-                let embedded = Arc::new(EmbeddedDirectory::new(store.pool().clone()));
+                let embedded = Arc::new(EmbeddedDirectory::new(&store));
                 if settings.seed_demo {
                     crate::demo::seed_if_empty(&store, &embedded, &keys, clock.now().timestamp())
                         .await?;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use crate::store::Location;
+
 /// Prefix of the environment variables that override keys.
 pub const ENV_PREFIX: &str = "SSPR_";
 
@@ -50,7 +52,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://sspr.db` (PostgreSQL comes with the scale-out issue).
+    /// `sqlite://sspr.db` (one process owns the file) or `postgres://USER@HOST:PORT/DATABASE`
+    /// (any number of replicas on one database; needs `security.key_file`, the same on each).
     #[serde(default = "default_database_url")]
     pub url: String,
 }
@@ -737,11 +740,16 @@ impl Config {
             key: key.into(),
             message: message.into(),
         };
-        if !self.database.url.starts_with("sqlite:") {
-            return Err(invalid(
-                "database.url",
-                "only sqlite://PATH is supported so far (PostgreSQL is not implemented yet)",
-            ));
+        match Location::parse(&self.database.url) {
+            Err(e) => return Err(invalid("database.url", &e.to_string())),
+            Ok(Location::Postgres(_)) if self.security.key_file.is_none() => {
+                return Err(invalid(
+                    "security.key_file",
+                    "required with a PostgreSQL database: every replica must read the same \
+                     server key (there is no database file to keep it beside)",
+                ))
+            }
+            Ok(_) => {}
         }
         if !(8..=256).contains(&self.password.min_length) {
             return Err(invalid("password.min_length", "must be between 8 and 256"));
@@ -1099,11 +1107,10 @@ impl Config {
         })
     }
 
-    /// The SQLite file named by `database.url`.
-    pub fn sqlite_path(&self) -> PathBuf {
-        let rest = self.database.url.trim_start_matches("sqlite:");
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        PathBuf::from(rest.split('?').next().unwrap_or(rest))
+    /// The database named by `database.url` (checked when the file was read).
+    pub fn database(&self) -> Location {
+        Location::parse(&self.database.url)
+            .unwrap_or_else(|_| Location::Sqlite(PathBuf::from("sspr.db")))
     }
 }
 
@@ -1197,7 +1204,7 @@ mod tests {
     fn the_example_file_is_valid_and_means_what_it_says() {
         let c = parse(EXAMPLE, &[]).unwrap();
         assert_eq!(c.database.url, "sqlite://sspr.db");
-        assert_eq!(c.sqlite_path(), PathBuf::from("sspr.db"));
+        assert_eq!(c.database(), Location::Sqlite(PathBuf::from("sspr.db")));
         assert_eq!(c.directory.backend, DirectoryBackend::Embedded);
         assert!(c.directory.seed_demo);
         assert_eq!(
@@ -1278,10 +1285,30 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(msg.starts_with("telegram.webhook_secret"), "{msg}");
-        let msg = parse("[database]\nurl = \"postgres://x\"\n", &[])
+        let msg = parse("[database]\nurl = \"postgres://sspr@db/sspr\"\n", &[])
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("not implemented yet"), "{msg}");
+        assert!(
+            msg.starts_with("security.key_file") && msg.contains("every replica"),
+            "{msg}"
+        );
+        let msg = parse("[database]\nurl = \"mysql://sspr@db/sspr\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("database.url") && msg.contains("postgres://"),
+            "{msg}"
+        );
+        let msg = parse(
+            "[database]\nurl = \"postgres://sspr:hunter2@db:notaport/sspr\"\n[security]\nkey_file = \"k\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("database.url") && !msg.contains("hunter2"),
+            "a bad URL is reported without its password: {msg}"
+        );
         assert!(parse("", &[])
             .unwrap_err()
             .to_string()

@@ -12,7 +12,7 @@ use crate::app::Settings;
 use crate::directory::EmbeddedDirectory;
 use crate::domain::{normalise_answer, LoginName};
 use crate::recovery::{Clock, Keys, Rules};
-use crate::store::{RegField, Store};
+use crate::store::{on_db, RegField, Store};
 
 /// A demo account as documented in the README.
 pub struct DemoAccount {
@@ -107,7 +107,7 @@ pub async fn open(
 ) -> anyhow::Result<App> {
     App::open(
         &Settings {
-            db: db.to_path_buf(),
+            db: db.into(),
             outbox: Some(outbox.to_path_buf()),
             key_file: crate::app::default_key_path(db),
             previous_key_files: Vec::new(),
@@ -126,9 +126,9 @@ pub async fn seed_if_empty(
     keys: &Keys,
     now: i64,
 ) -> anyhow::Result<bool> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM directory_accounts")
-        .fetch_one(store.pool())
-        .await?;
+    let (n,): (i64,) = on_db!(store.db(), p => sqlx::query_as("SELECT COUNT(*) FROM directory_accounts")
+        .fetch_one(p)
+        .await)?;
     if n > 0 {
         return Ok(false);
     }
@@ -223,13 +223,20 @@ pub fn load_totp_secret(i: usize) -> Vec<u8> {
 pub async fn seed_load_accounts(db: &Path, n: usize) -> anyhow::Result<()> {
     let store = Store::open(db).await?;
     let keys = Keys::load_or_create(&crate::app::default_key_path(db))?;
-    let directory = EmbeddedDirectory::new(store.pool().clone());
+    let directory = EmbeddedDirectory::new(&store);
     let hash = crate::hashing::hash(random_password()).await?;
     let now = chrono::Utc::now().timestamp();
     for i in 0..n {
         let login = LoginName::parse(&load_login(i)).context("load-test login")?;
         directory
-            .put_account_hashed(&login, &format!("Load Test {i}"), &hash, false, false, false)
+            .put_account_hashed(
+                &login,
+                &format!("Load Test {i}"),
+                &hash,
+                false,
+                false,
+                false,
+            )
             .await?;
         let email = load_alternate_email(i);
         let totp = keys.encrypt(&load_totp_secret(i));

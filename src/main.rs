@@ -206,7 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { db, config, action } => {
             init_logging("warn", false);
             let config = config.map(|path| load_config(&path)).transpose()?;
-            let db = config.as_ref().map_or(db, Config::sqlite_path);
+            let db = config.as_ref().map_or(db.into(), Config::database);
             let store = Store::open_existing(&db).await?;
             let now = chrono::Utc::now().timestamp();
             let login = |upn: &str| {
@@ -275,7 +275,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             let settings = app::Settings::from_config(c)?;
                             (settings.key_file, settings.previous_key_files)
                         }
-                        None => (app::default_key_path(&db), Vec::new()),
+                        None => (
+                            app::default_key_path(
+                                db.sqlite_path().context("--db names a SQLite file")?,
+                            ),
+                            Vec::new(),
+                        ),
                     };
                     previous.extend(previous_key_files);
                     let keys = sspr_bot::recovery::Keys::load_or_create(&key_file)?
@@ -304,11 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             Ok(directory) => directory.list_accounts().await,
                             Err(e) => Err(DirectoryError::Unavailable(format!("{e:#}"))),
                         },
-                        None => {
-                            EmbeddedDirectory::new(store.pool().clone())
-                                .list_accounts()
-                                .await
-                        }
+                        None => EmbeddedDirectory::new(&store).list_accounts().await,
                     };
                     print!("{}", admin::report(&store, accounts).await?);
                     Ok(())
@@ -323,8 +324,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_logging("warn", false);
             let db = match config {
-                Some(path) => load_config(&path)?.sqlite_path(),
-                None => db,
+                Some(path) => load_config(&path)?.database(),
+                None => db.into(),
             };
             let store = Store::open_existing(&db).await?;
             let account = match account {

@@ -337,18 +337,23 @@ impl Telegram {
             return;
         };
         let chat = chat_ref(chat_id, user.id.0);
-        if let Err(e) = self.core.start_language(&chat, lang).await {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "telegram: setting the language failed"
-            );
-        }
+        // One read: the language of a new conversation is stored, and whether this is a secret.
+        let expects_secret = match self.core.open_conversation(&chat, lang).await {
+            Ok(view) => view.expects_secret,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "telegram: reading the conversation failed"
+                );
+                true
+            }
+        };
         let Some(text) = msg.text() else {
             self.say(chat_id, lang, "telegram-text-only").await;
             return;
         };
         // A secret is deleted before anything else happens with it.
-        if self.core.expects_secret(&chat).await.unwrap_or(true) {
+        if expects_secret {
             if let Err(e) = self
                 .retrying(|| self.bot.delete_message(chat_id, msg.id))
                 .await

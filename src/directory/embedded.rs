@@ -1,10 +1,10 @@
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 
 use super::{Account, Directory, DirectoryError};
 use crate::domain::{EmailAddress, LoginName, NewPassword};
 use crate::hashing::{hash as hash_password, verify as verify_password};
+use crate::store::{on_db, Db, Store};
 
 /// Failed sign-ins after which the embedded directory locks an account, as the guide describes.
 pub const SIGN_IN_ATTEMPTS: i64 = 3;
@@ -12,7 +12,7 @@ pub const SIGN_IN_ATTEMPTS: i64 = 3;
 /// A directory in a SQLite table (`directory_accounts`), for the demo and for tests.
 #[derive(Clone, Debug)]
 pub struct EmbeddedDirectory {
-    pool: SqlitePool,
+    db: Db,
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,8 +48,11 @@ impl Row {
 const COLUMNS: &str = "login, display_name, password_hash, locked, disabled, admin, department";
 
 impl EmbeddedDirectory {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// The `directory_accounts` table in `store`'s database.
+    pub fn new(store: &Store) -> Self {
+        Self {
+            db: store.db().clone(),
+        }
     }
 
     /// Adds or replaces an account (demo seeding, tests). A replaced account keeps its
@@ -79,9 +82,9 @@ impl EmbeddedDirectory {
         disabled: bool,
         admin: bool,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_db!(&self.db, p => sqlx::query(
             "INSERT INTO directory_accounts (login, display_name, password_hash, locked, disabled, admin)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name,
                  password_hash = excluded.password_hash, locked = excluded.locked,
                  disabled = excluded.disabled, admin = excluded.admin, failed_sign_ins = 0",
@@ -92,8 +95,8 @@ impl EmbeddedDirectory {
         .bind(locked)
         .bind(disabled)
         .bind(admin)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("storing directory account")?;
         Ok(())
     }
@@ -104,13 +107,12 @@ impl EmbeddedDirectory {
         login: &LoginName,
         department: Option<&str>,
     ) -> anyhow::Result<bool> {
-        let n = sqlx::query("UPDATE directory_accounts SET department = ? WHERE login = ?")
+        let n = on_db!(&self.db, p => sqlx::query("UPDATE directory_accounts SET department = $1 WHERE login = $2")
             .bind(department.and_then(super::department))
             .bind(login.as_str())
-            .execute(&self.pool)
-            .await
-            .context("storing the department")?
-            .rows_affected();
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+            .context("storing the department")?;
         Ok(n == 1)
     }
 
@@ -125,30 +127,30 @@ impl EmbeddedDirectory {
             return Ok(false);
         }
         if ok {
-            sqlx::query("UPDATE directory_accounts SET failed_sign_ins = 0 WHERE login = ?")
+            on_db!(&self.db, p => sqlx::query("UPDATE directory_accounts SET failed_sign_ins = 0 WHERE login = $1")
                 .bind(login.as_str())
-                .execute(&self.pool)
-                .await?;
+                .execute(p)
+                .await.map(|r| r.rows_affected()))?;
         } else {
-            sqlx::query(
+            on_db!(&self.db, p => sqlx::query(
                 "UPDATE directory_accounts SET failed_sign_ins = failed_sign_ins + 1,
-                     locked = (failed_sign_ins + 1 >= ?) WHERE login = ?",
+                     locked = (failed_sign_ins + 1 >= $1) WHERE login = $2",
             )
             .bind(SIGN_IN_ATTEMPTS)
             .bind(login.as_str())
-            .execute(&self.pool)
-            .await?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
         }
         Ok(ok)
     }
 
     async fn row(&self, login: &LoginName) -> Result<Option<Row>, DirectoryError> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM directory_accounts WHERE login = ?"
+        on_db!(&self.db, p => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM directory_accounts WHERE login = $1"
         ))
         .bind(login.as_str())
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .map_err(unavailable)
     }
 }
@@ -171,16 +173,15 @@ impl Directory for EmbeddedDirectory {
         let hash = hash_password(password.expose().to_string())
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query(
-            "UPDATE directory_accounts SET password_hash = ?, locked = 0, failed_sign_ins = 0
-             WHERE login = ? AND disabled = 0",
+        let n = on_db!(&self.db, p => sqlx::query(
+            "UPDATE directory_accounts SET password_hash = $1, locked = FALSE, failed_sign_ins = 0
+             WHERE login = $2 AND NOT disabled",
         )
         .bind(hash)
         .bind(login.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
+        .map_err(unavailable)?;
         if n == 1 {
             Ok(())
         } else {
@@ -189,14 +190,13 @@ impl Directory for EmbeddedDirectory {
     }
 
     async fn unlock(&self, login: &LoginName) -> Result<(), DirectoryError> {
-        let n = sqlx::query(
-            "UPDATE directory_accounts SET locked = 0, failed_sign_ins = 0 WHERE login = ? AND disabled = 0",
+        let n = on_db!(&self.db, p => sqlx::query(
+            "UPDATE directory_accounts SET locked = FALSE, failed_sign_ins = 0 WHERE login = $1 AND NOT disabled",
         )
         .bind(login.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
+        .map_err(unavailable)?;
         if n == 1 {
             Ok(())
         } else {
@@ -205,19 +205,19 @@ impl Directory for EmbeddedDirectory {
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        on_db!(&self.db, p => sqlx::query("SELECT 1")
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+        .map_err(unavailable)?;
         Ok(())
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, DirectoryError> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = on_db!(&self.db, p => sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM directory_accounts ORDER BY login"
         ))
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .map_err(unavailable)?;
         Ok(rows.into_iter().filter_map(Row::account).collect())
     }

@@ -698,11 +698,9 @@ impl Core {
         chat: &ChatRef,
         events: Vec<Event>,
     ) -> anyhow::Result<()> {
-        let lock = self.turn_lock(&chat.conversation);
-        let turn = lock.lock().await;
+        let turn = self.begin_turn(&chat.conversation).await?;
         let out = self.run_events(chat, events).await;
         drop(turn);
-        self.release_turn_lock(&chat.conversation, &lock);
         let out = out?;
         self.deliver(chat, out).await;
         Ok(())

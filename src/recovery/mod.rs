@@ -227,12 +227,10 @@ impl Core {
             return Ok(false);
         };
         let chat = ChatRef::new(recovery.conversation_key, recovery.chat_user);
-        let lock = self.turn_lock(&chat.conversation);
-        let turn = lock.lock().await;
+        let turn = self.begin_turn(&chat.conversation).await?;
         self.metrics.turn();
         let out = self.answer_challenge(&chat, challenge, answer).await;
         drop(turn);
-        self.release_turn_lock(&chat.conversation, &lock);
         let out = out.inspect_err(|_| self.metrics.error())?;
         self.deliver(&chat, out).await;
         Ok(true)
@@ -293,8 +291,7 @@ impl Core {
     /// write of the conversation. A failure that is not the user's doing becomes a generic
     /// apology; the stored conversation is then left as it was before the turn.
     pub async fn handle(&self, chat: &ChatRef, input: Input) -> anyhow::Result<TurnOutput> {
-        let lock = self.turn_lock(&chat.conversation);
-        let turn = lock.lock().await;
+        let turn = self.begin_turn(&chat.conversation).await?;
         self.metrics.turn();
         let now = self.now();
         let out = match self.load(chat).await {
@@ -305,7 +302,6 @@ impl Core {
             self.metrics.error();
         }
         drop(turn);
-        self.release_turn_lock(&chat.conversation, &lock);
         out
     }
 
@@ -331,15 +327,26 @@ impl Core {
     /// A conversation that does not exist yet starts in `lang` (the platform's locale); an
     /// existing one keeps the language it has.
     pub async fn start_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {
-        if self
-            .store
-            .load_conversation(&chat.conversation)
-            .await?
-            .is_none()
-        {
-            self.set_language(chat, lang).await?;
+        self.open_conversation(chat, lang).await.map(|_| ())
+    }
+
+    /// Before a platform message's turn, from one read of the conversation: its language (a new
+    /// conversation starts in `lang`, the platform's locale, and is stored) and whether the
+    /// message is a secret (the channel deletes or refuses it before the turn).
+    pub async fn open_conversation(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<ChatView> {
+        match self.store.load_conversation(&chat.conversation).await? {
+            Some(conv) => Ok(ChatView {
+                lang: conv.lang,
+                expects_secret: conv.state.expects_secret(),
+            }),
+            None => {
+                self.set_language(chat, lang).await?;
+                Ok(ChatView {
+                    lang,
+                    expects_secret: false,
+                })
+            }
         }
-        Ok(())
     }
 
     /// The language of a conversation (a new one starts in `default`).
@@ -353,8 +360,7 @@ impl Core {
 
     /// Sets the language of a conversation without a turn (platform locale, `--lang`).
     pub async fn set_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {
-        let lock = self.turn_lock(&chat.conversation);
-        let turn = lock.lock().await;
+        let turn = self.begin_turn(&chat.conversation).await?;
         let out = match self.load(chat).await {
             Ok(mut conv) => {
                 conv.lang = lang;
@@ -365,7 +371,6 @@ impl Core {
             Err(e) => Err(e),
         };
         drop(turn);
-        self.release_turn_lock(&chat.conversation, &lock);
         out
     }
 
@@ -377,15 +382,13 @@ impl Core {
         answer: PhoneAnswer,
     ) -> anyhow::Result<TurnOutput> {
         let method = answer.method();
-        let lock = self.turn_lock(&chat.conversation);
-        let turn = lock.lock().await;
+        let turn = self.begin_turn(&chat.conversation).await?;
         self.metrics.turn();
         let out = self.phone_turn(chat, method, answer).await;
         if out.is_err() {
             self.metrics.error();
         }
         drop(turn);
-        self.release_turn_lock(&chat.conversation, &lock);
         out
     }
 
@@ -514,16 +517,30 @@ impl Core {
         Ok((conv, out))
     }
 
-    fn turn_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
-            .turn_locks
-            .lock()
-            .expect("turn-lock map is never poisoned: no code panics holding it");
-        map.entry(key.to_string()).or_default().clone()
+    /// Takes the conversation's turn: first in this process (turns of one conversation queue
+    /// here without holding a database connection), then in the database, where replicas on
+    /// one PostgreSQL take turns too. Released when the guard is dropped.
+    async fn begin_turn(&self, key: &str) -> anyhow::Result<TurnGuard<'_>> {
+        let lock = {
+            let mut map = self
+                .turn_locks
+                .lock()
+                .expect("turn-lock map is never poisoned: no code panics holding it");
+            map.entry(key.to_string()).or_default().clone()
+        };
+        let mut guard = TurnGuard {
+            core: self,
+            key: key.to_string(),
+            local: Some(lock.clone().lock_owned().await),
+            lock,
+            db: None,
+        };
+        guard.db = Some(self.store.lock_conversation(key).await?);
+        Ok(guard)
     }
 
     /// Drops the map entry once nobody else holds or waits on it, so the map does not grow with
-    /// every conversation ever seen. Called after the turn's guard is dropped.
+    /// every conversation ever seen. Called after the turn's guard is released.
     fn release_turn_lock(&self, key: &str, lock: &Arc<tokio::sync::Mutex<()>>) {
         let mut map = self
             .turn_locks
@@ -565,5 +582,32 @@ impl Core {
             })
             .await
             .context("audit")
+    }
+}
+
+/// What a channel needs to know about a conversation before its turn
+/// ([`Core::open_conversation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatView {
+    pub lang: Lang,
+    pub expects_secret: bool,
+}
+
+/// One turn of one conversation, held from [`Core::begin_turn`] until dropped.
+struct TurnGuard<'a> {
+    core: &'a Core,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    local: Option<tokio::sync::OwnedMutexGuard<()>>,
+    db: Option<crate::store::ConversationLock>,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        // The database's lock first (its connection rolls back on its way to the pool), then
+        // this process's, then the map entry.
+        self.db.take();
+        self.local.take();
+        self.core.release_turn_lock(&self.key, &self.lock);
     }
 }

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use serde::Serialize;
 
+use super::on_db;
 use super::Store;
 
 /// One line of the audit log. Never holds a code, answer, password or token.
@@ -17,9 +18,9 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn append_audit(&self, row: &AuditRow) -> anyhow::Result<()> {
-        sqlx::query(
+        on_db!(&self.db, p => sqlx::query(
             "INSERT INTO audit (time, account, chat_user, event, method, outcome, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(row.time)
         .bind(&row.account)
@@ -28,21 +29,21 @@ impl Store {
         .bind(&row.method)
         .bind(&row.outcome)
         .bind(&row.detail)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("writing audit row")?;
         Ok(())
     }
 
     /// The audit log, oldest first, optionally for one account.
     pub async fn audit_log(&self, account: Option<&str>) -> anyhow::Result<Vec<AuditRow>> {
-        sqlx::query_as(
+        on_db!(&self.db, p => sqlx::query_as(
             "SELECT time, account, chat_user, event, method, outcome, detail FROM audit
-             WHERE (?1 IS NULL OR account = ?1) ORDER BY id",
+             WHERE ($1 IS NULL OR account = $1) ORDER BY id",
         )
         .bind(account)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .context("reading audit log")
     }
 }

@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use super::Store;
+use super::{on_db, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrolmentRow {
@@ -92,19 +93,19 @@ const CHALLENGE_COLUMNS: &str =
 impl Store {
     /// Opens an enrolment; any other open enrolment of the same conversation is superseded.
     pub async fn insert_enrolment(&self, e: &EnrolmentRow) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE enrolments SET status = 'superseded', updated_at = ?
-             WHERE conversation_key = ? AND status = 'open'",
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE enrolments SET status = 'superseded', updated_at = $1
+             WHERE conversation_key = $2 AND status = 'open'",
         )
         .bind(e.created_at)
         .bind(&e.conversation_key)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, txc => sqlx::query(
             "INSERT INTO enrolments (id, conversation_key, chat_user, account, decoy, proven, status,
                  created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&e.id)
         .bind(&e.conversation_key)
@@ -115,63 +116,62 @@ impl Store {
         .bind(&e.status)
         .bind(e.created_at)
         .bind(e.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("opening enrolment")?;
         Ok(())
     }
 
     pub async fn enrolment(&self, id: &str) -> anyhow::Result<Option<EnrolmentRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = ?"
+        on_db!(&self.db, p => sqlx::query_as(&format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading enrolment")
     }
 
     pub async fn touch_enrolment(&self, id: &str, now: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE enrolments SET updated_at = ? WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE enrolments SET updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("touching enrolment")?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+        .context("touching enrolment")?;
         Ok(())
     }
 
     pub async fn set_enrolment_proven(&self, id: &str, now: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE enrolments SET proven = 1, updated_at = ? WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE enrolments SET proven = TRUE, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
-            .await
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
             .context("marking enrolment proven")?;
         Ok(())
     }
 
     /// Closes an open enrolment and its open challenges; false if it was not open.
     pub async fn close_enrolment(&self, id: &str, status: &str, now: i64) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let closed = sqlx::query(
-            "UPDATE enrolments SET status = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+        let mut tx = self.db.begin().await?;
+        let closed = on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE enrolments SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
         )
         .bind(status)
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?
             > 0;
-        sqlx::query(
-            "UPDATE enrolment_challenges SET closed_at = ?, result = 'cancelled'
-             WHERE enrolment_id = ? AND closed_at IS NULL",
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE enrolment_challenges SET closed_at = $1, result = 'cancelled'
+             WHERE enrolment_id = $2 AND closed_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("closing enrolment")?;
         Ok(closed)
     }
@@ -183,21 +183,21 @@ impl Store {
         c: &EnrolmentChallenge,
         supersede: bool,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         if supersede {
-            sqlx::query(
-                "UPDATE enrolment_challenges SET closed_at = ?, result = 'superseded'
-                 WHERE enrolment_id = ? AND kind = ? AND closed_at IS NULL",
+            on_tx!(&mut tx, txc => sqlx::query(
+                "UPDATE enrolment_challenges SET closed_at = $1, result = 'superseded'
+                 WHERE enrolment_id = $2 AND kind = $3 AND closed_at IS NULL",
             )
             .bind(c.created_at)
             .bind(&c.enrolment_id)
             .bind(&c.kind)
-            .execute(&mut *tx)
-            .await?;
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
         }
-        sqlx::query(&format!(
+        on_tx!(&mut tx, txc => sqlx::query(&format!(
             "INSERT INTO enrolment_challenges ({CHALLENGE_COLUMNS})
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&c.id)
         .bind(&c.enrolment_id)
@@ -210,8 +210,8 @@ impl Store {
         .bind(c.expires_at)
         .bind(c.closed_at)
         .bind(&c.result)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("saving enrolment challenge")?;
         Ok(())
     }
@@ -222,14 +222,14 @@ impl Store {
         enrolment_id: &str,
         kind: &str,
     ) -> anyhow::Result<Vec<EnrolmentChallenge>> {
-        sqlx::query_as(&format!(
+        on_db!(&self.db, p => sqlx::query_as(&format!(
             "SELECT {CHALLENGE_COLUMNS} FROM enrolment_challenges
-             WHERE enrolment_id = ? AND kind = ? AND closed_at IS NULL ORDER BY position, created_at"
+             WHERE enrolment_id = $1 AND kind = $2 AND closed_at IS NULL ORDER BY position, created_at"
         ))
         .bind(enrolment_id)
         .bind(kind)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .context("loading enrolment challenges")
     }
 
@@ -239,25 +239,25 @@ impl Store {
         enrolment_id: &str,
         kind: &str,
     ) -> anyhow::Result<Option<EnrolmentChallenge>> {
-        sqlx::query_as(&format!(
+        on_db!(&self.db, p => sqlx::query_as(&format!(
             "SELECT {CHALLENGE_COLUMNS} FROM enrolment_challenges
-             WHERE enrolment_id = ? AND kind = ? ORDER BY created_at DESC, rowid DESC LIMIT 1"
+             WHERE enrolment_id = $1 AND kind = $2 ORDER BY created_at DESC, rowid DESC LIMIT 1"
         ))
         .bind(enrolment_id)
         .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading enrolment challenge")
     }
 
     /// Counts one wrong attempt; returns the attempts so far.
     pub async fn count_enrolment_attempt(&self, id: &str) -> anyhow::Result<i64> {
-        sqlx::query_scalar(
-            "UPDATE enrolment_challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+        on_db!(&self.db, p => sqlx::query_scalar(
+            "UPDATE enrolment_challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
         )
         .bind(id)
-        .fetch_one(&self.pool)
-        .await
+        .fetch_one(p)
+        .await)
         .context("counting enrolment attempt")
     }
 
@@ -268,17 +268,16 @@ impl Store {
         result: &str,
         now: i64,
     ) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE enrolment_challenges SET closed_at = ?, result = ?
-             WHERE id = ? AND closed_at IS NULL",
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "UPDATE enrolment_challenges SET closed_at = $1, result = $2
+             WHERE id = $3 AND closed_at IS NULL",
         )
         .bind(now)
         .bind(result)
         .bind(id)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("closing enrolment challenge")?
-        .rows_affected()
             > 0)
     }
 
@@ -291,8 +290,8 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<()> {
         let (column, at) = field.columns();
-        sqlx::query(&format!(
-            "INSERT INTO registrations (account, {column}, {at}, updated_at) VALUES (?, ?, ?, ?)
+        on_db!(&self.db, p => sqlx::query(&format!(
+            "INSERT INTO registrations (account, {column}, {at}, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (account) DO UPDATE SET {column} = excluded.{column}, {at} = excluded.{at},
                  updated_at = excluded.updated_at"
         ))
@@ -300,8 +299,8 @@ impl Store {
         .bind(value)
         .bind(value.map(|_| now))
         .bind(now)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .with_context(|| format!("saving registered {column}"))?;
         // Registered again: no longer suspended after a recovery without the phone.
         if value.is_some() {
@@ -323,16 +322,15 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<u64> {
         let (column, at) = field.columns();
-        Ok(sqlx::query(&format!(
-            "UPDATE registrations SET {column} = NULL, {at} = NULL, updated_at = ?
-             WHERE account = ? AND {column} IS NOT NULL"
+        on_db!(&self.db, p => sqlx::query(&format!(
+            "UPDATE registrations SET {column} = NULL, {at} = NULL, updated_at = $1
+             WHERE account = $2 AND {column} IS NOT NULL"
         ))
         .bind(now)
         .bind(account)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("clearing registered {column}"))?
-        .rows_affected())
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
+        .with_context(|| format!("clearing registered {column}"))
     }
 
     /// Replaces all security answers of `account` with `answers` (question id, argon2id hash).
@@ -342,31 +340,31 @@ impl Store {
         answers: &[(String, String)],
         now: i64,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM security_answers WHERE account = ?")
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, txc => sqlx::query("DELETE FROM security_answers WHERE account = $1")
             .bind(account)
-            .execute(&mut *tx)
-            .await?;
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
         for (question, hash) in answers {
-            sqlx::query(
-                "INSERT INTO security_answers (account, question_id, answer_hash) VALUES (?, ?, ?)",
+            on_tx!(&mut tx, txc => sqlx::query(
+                "INSERT INTO security_answers (account, question_id, answer_hash) VALUES ($1, $2, $3)",
             )
             .bind(account)
             .bind(question)
             .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
         }
-        sqlx::query(
-            "INSERT INTO registrations (account, questions_at, updated_at) VALUES (?, ?, ?)
+        on_tx!(&mut tx, txc => sqlx::query(
+            "INSERT INTO registrations (account, questions_at, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (account) DO UPDATE SET questions_at = excluded.questions_at,
                  updated_at = excluded.updated_at",
         )
         .bind(account)
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("saving security answers")?;
         Ok(())
     }
@@ -374,13 +372,12 @@ impl Store {
     /// The employee confirmed their methods are still right.
     pub async fn confirm_registration(&self, account: &str, now: i64) -> anyhow::Result<bool> {
         Ok(
-            sqlx::query("UPDATE registrations SET confirmed_at = ? WHERE account = ?")
+            on_db!(&self.db, p => sqlx::query("UPDATE registrations SET confirmed_at = $1 WHERE account = $2")
                 .bind(now)
                 .bind(account)
-                .execute(&self.pool)
-                .await
+                .execute(p)
+                .await.map(|r| r.rows_affected()))
                 .context("confirming registration")?
-                .rows_affected()
                 > 0,
         )
     }
@@ -389,14 +386,14 @@ impl Store {
         &self,
         account: &str,
     ) -> anyhow::Result<Option<RegistrationTimes>> {
-        sqlx::query_as(
+        on_db!(&self.db, p => sqlx::query_as(
             "SELECT alternate_email_at, mobile_at, totp_at, push_at, questions_at, confirmed_at,
                     updated_at
-             FROM registrations WHERE account = ?",
+             FROM registrations WHERE account = $1",
         )
         .bind(account)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading registration times")
     }
 }

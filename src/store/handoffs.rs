@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use super::on_db;
 use super::Store;
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -31,8 +32,8 @@ const COLUMNS: &str =
 
 impl Store {
     pub async fn insert_handoff(&self, h: &HandoffRow) -> anyhow::Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO handoffs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        on_db!(&self.db, p => sqlx::query(&format!(
+            "INSERT INTO handoffs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&h.id)
         .bind(&h.kind)
@@ -50,38 +51,38 @@ impl Store {
         .bind(h.due_at)
         .bind(h.claimed_at)
         .bind(h.closed_at)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("saving handoff")?;
         Ok(())
     }
 
     pub async fn handoff(&self, id: &str) -> anyhow::Result<Option<HandoffRow>> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM handoffs WHERE id = ?"))
+        on_db!(&self.db, p => sqlx::query_as(&format!("SELECT {COLUMNS} FROM handoffs WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+            .fetch_optional(p)
+            .await)
             .context("loading handoff")
     }
 
     /// The handoff whose card the desk knows as `desk_ref`.
     pub async fn handoff_by_desk_ref(&self, desk_ref: &str) -> anyhow::Result<Option<HandoffRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM handoffs WHERE desk_ref = ? ORDER BY created_at DESC LIMIT 1"
+        on_db!(&self.db, p => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM handoffs WHERE desk_ref = $1 ORDER BY created_at DESC LIMIT 1"
         ))
         .bind(desk_ref)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading handoff by card")
     }
 
     pub async fn set_handoff_desk_ref(&self, id: &str, desk_ref: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE handoffs SET desk_ref = ? WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE handoffs SET desk_ref = $1 WHERE id = $2")
             .bind(desk_ref)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("saving the handoff's card")?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+        .context("saving the handoff's card")?;
         Ok(())
     }
 
@@ -93,79 +94,77 @@ impl Store {
         agent_name: &str,
         now: i64,
     ) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE handoffs SET status = 'claimed', agent = ?, agent_name = ?, claimed_at = ?
-             WHERE id = ? AND status = 'waiting'",
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "UPDATE handoffs SET status = 'claimed', agent = $1, agent_name = $2, claimed_at = $3
+             WHERE id = $4 AND status = 'waiting'",
         )
         .bind(agent)
         .bind(agent_name)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("claiming handoff")?
-        .rows_affected()
             > 0)
     }
 
     /// Ends a handoff that is still open (`waiting`, `claimed` or `queued`) with `status`.
     pub async fn end_handoff(&self, id: &str, status: &str, now: i64) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE handoffs SET status = ?, closed_at = ?
-             WHERE id = ? AND status IN ('waiting', 'claimed', 'queued')",
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "UPDATE handoffs SET status = $1, closed_at = $2
+             WHERE id = $3 AND status IN ('waiting', 'claimed', 'queued')",
         )
         .bind(status)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("ending handoff")?
-        .rows_affected()
             > 0)
     }
 
     /// The conversation's open live handoff, if any.
     pub async fn open_handoff(&self, conversation_key: &str) -> anyhow::Result<Option<HandoffRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM handoffs WHERE conversation_key = ? AND kind IN ('live', 'urgent')
+        on_db!(&self.db, p => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM handoffs WHERE conversation_key = $1 AND kind IN ('live', 'urgent')
              AND status IN ('waiting', 'claimed') ORDER BY created_at DESC LIMIT 1"
         ))
         .bind(conversation_key)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading open handoff")
     }
 
     /// Live handoffs nobody claimed before their deadline.
     pub async fn unclaimed_handoffs(&self, now: i64) -> anyhow::Result<Vec<HandoffRow>> {
-        sqlx::query_as(&format!(
+        on_db!(&self.db, p => sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM handoffs WHERE status = 'waiting' AND due_at IS NOT NULL
-             AND due_at <= ? ORDER BY created_at"
+             AND due_at <= $1 ORDER BY created_at"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .context("loading unclaimed handoffs")
     }
 
     /// Callback requests whose time has come (the desk is open).
     pub async fn due_callbacks(&self, now: i64) -> anyhow::Result<Vec<HandoffRow>> {
-        sqlx::query_as(&format!(
+        on_db!(&self.db, p => sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM handoffs WHERE kind = 'callback' AND status = 'queued'
-             AND due_at <= ? ORDER BY created_at"
+             AND due_at <= $1 ORDER BY created_at"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .context("loading due callbacks")
     }
 
     /// A callback request was posted to the desk: it waits for an agent like a live handoff.
     pub async fn callback_posted(&self, id: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE handoffs SET status = 'waiting', due_at = NULL WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE handoffs SET status = 'waiting', due_at = NULL WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
             .context("marking callback posted")?;
         Ok(())
     }
@@ -173,68 +172,65 @@ impl Store {
     /// An agent finishes this recovery instead of two passed methods (audited by the caller).
     pub async fn approve_recovery(&self, recovery_id: &str, agent: &str) -> anyhow::Result<bool> {
         Ok(
-            sqlx::query("UPDATE recoveries SET approved_by = ? WHERE id = ? AND status = 'open'")
+            on_db!(&self.db, p => sqlx::query("UPDATE recoveries SET approved_by = $1 WHERE id = $2 AND status = 'open'")
                 .bind(agent)
                 .bind(recovery_id)
-                .execute(&self.pool)
-                .await
+                .execute(p)
+                .await.map(|r| r.rows_affected()))
                 .context("approving recovery")?
-                .rows_affected()
                 > 0,
         )
     }
 
     pub async fn recovery_approver(&self, recovery_id: &str) -> anyhow::Result<Option<String>> {
-        Ok(sqlx::query_scalar::<_, Option<String>>(
-            "SELECT approved_by FROM recoveries WHERE id = ?",
+        Ok(
+            on_db!(&self.db, p => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT approved_by FROM recoveries WHERE id = $1",
         )
         .bind(recovery_id)
-        .fetch_optional(&self.pool)
-        .await
-        .context("loading recovery approver")?
-        .flatten())
+        .fetch_optional(p)
+        .await)
+            .context("loading recovery approver")?
+            .flatten(),
+        )
     }
 }
 
 impl Store {
     /// Blocks self-service recovery of `account` after "this wasn't me"; false if already.
     pub async fn report_account(&self, account: &str, via: &str, now: i64) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "INSERT INTO reported_accounts (account, reported_at, via) VALUES (?, ?, ?)
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO reported_accounts (account, reported_at, via) VALUES ($1, $2, $3)
              ON CONFLICT (account) DO NOTHING",
         )
         .bind(account)
         .bind(now)
         .bind(via)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("blocking a reported account")?
-        .rows_affected()
             > 0)
     }
 
     pub async fn is_reported(&self, account: &str) -> anyhow::Result<bool> {
-        Ok(
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM reported_accounts WHERE account = ?",
+        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM reported_accounts WHERE account = $1",
             )
             .bind(account)
-            .fetch_one(&self.pool)
-            .await
-            .context("checking reported accounts")?
-                > 0,
-        )
+            .fetch_one(p)
+            .await)
+        .context("checking reported accounts")?
+            > 0)
     }
 
     /// Lifts the block (an admin, after talking to the owner); false if there was none.
     pub async fn unreport_account(&self, account: &str) -> anyhow::Result<bool> {
         Ok(
-            sqlx::query("DELETE FROM reported_accounts WHERE account = ?")
+            on_db!(&self.db, p => sqlx::query("DELETE FROM reported_accounts WHERE account = $1")
                 .bind(account)
-                .execute(&self.pool)
-                .await
-                .context("unblocking an account")?
-                .rows_affected()
+                .execute(p)
+                .await.map(|r| r.rows_affected()))
+            .context("unblocking an account")?
                 > 0,
         )
     }
@@ -246,14 +242,14 @@ impl Store {
         conversation_key: &str,
         since: i64,
     ) -> anyhow::Result<Option<String>> {
-        sqlx::query_scalar(
-            "SELECT account FROM recoveries WHERE conversation_key = ? AND status = 'done'
-             AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1",
+        on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT account FROM recoveries WHERE conversation_key = $1 AND status = 'done'
+             AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1",
         )
         .bind(conversation_key)
         .bind(since)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading the last finished recovery")
     }
 }
@@ -261,33 +257,32 @@ impl Store {
 impl Store {
     /// The user said they do not have their phone in this recovery.
     pub async fn set_phone_lost(&self, recovery_id: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE recoveries SET phone_lost = 1 WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE recoveries SET phone_lost = TRUE WHERE id = $1")
             .bind(recovery_id)
-            .execute(&self.pool)
-            .await
-            .context("recording a lost phone")?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+        .context("recording a lost phone")?;
         Ok(())
     }
 
     pub async fn phone_lost(&self, recovery_id: &str) -> anyhow::Result<bool> {
         Ok(
-            sqlx::query_scalar::<_, i64>("SELECT phone_lost FROM recoveries WHERE id = ?")
+            on_db!(&self.db, p => sqlx::query_scalar::<_, bool>("SELECT phone_lost FROM recoveries WHERE id = $1")
                 .bind(recovery_id)
-                .fetch_optional(&self.pool)
-                .await
+                .fetch_optional(p)
+                .await)
                 .context("loading the lost-phone flag")?
-                .unwrap_or(0)
-                != 0,
+                .unwrap_or(false),
         )
     }
 
     /// Methods of `account` suspended after a recovery without the phone.
     pub async fn suspended_methods(&self, account: &str) -> anyhow::Result<Vec<String>> {
         let list: Option<Option<String>> =
-            sqlx::query_scalar("SELECT suspended FROM registrations WHERE account = ?")
+            on_db!(&self.db, p => sqlx::query_scalar("SELECT suspended FROM registrations WHERE account = $1")
                 .bind(account)
-                .fetch_optional(&self.pool)
-                .await
+                .fetch_optional(p)
+                .await)
                 .context("loading suspended methods")?;
         Ok(super::split_ids(&list.flatten().unwrap_or_default()))
     }
@@ -299,15 +294,15 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<()> {
         let list = methods.join(",");
-        sqlx::query(
-            "INSERT INTO registrations (account, suspended, updated_at) VALUES (?, ?, ?)
+        on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO registrations (account, suspended, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (account) DO UPDATE SET suspended = excluded.suspended",
         )
         .bind(account)
         .bind((!list.is_empty()).then_some(list))
         .bind(now)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("saving suspended methods")?;
         Ok(())
     }

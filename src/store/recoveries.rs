@@ -1,6 +1,7 @@
 use anyhow::Context;
 
 use super::{join_ids, split_ids, Store};
+use super::{on_db, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecoveryRow {
@@ -46,19 +47,19 @@ pub struct ChallengeRow {
 impl Store {
     /// Opens a recovery; any other open recovery of the same conversation is superseded.
     pub async fn insert_recovery(&self, r: &RecoveryRow) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE recoveries SET status = 'superseded', updated_at = ?
-             WHERE conversation_key = ? AND status = 'open'",
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE recoveries SET status = 'superseded', updated_at = $1
+             WHERE conversation_key = $2 AND status = 'open'",
         )
         .bind(r.created_at)
         .bind(&r.conversation_key)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, txc => sqlx::query(
             "INSERT INTO recoveries (id, conversation_key, chat_user, account, reason, decoy, lang,
                  offered, passed, phone_confirmed, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&r.id)
         .bind(&r.conversation_key)
@@ -73,27 +74,27 @@ impl Store {
         .bind(&r.status)
         .bind(r.created_at)
         .bind(r.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("opening recovery")?;
         Ok(())
     }
 
     pub async fn recovery(&self, id: &str) -> anyhow::Result<Option<RecoveryRow>> {
-        sqlx::query_as("SELECT * FROM recoveries WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query_as("SELECT * FROM recoveries WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("loading recovery")
+            .fetch_optional(p)
+            .await)
+        .context("loading recovery")
     }
 
     /// Marks activity, so the server-side idle expiry follows the conversation's.
     pub async fn touch_recovery(&self, id: &str, now: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE recoveries SET updated_at = ? WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE recoveries SET updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -104,64 +105,66 @@ impl Store {
         method: &str,
         now: i64,
     ) -> anyhow::Result<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
-        let (passed,): (String,) = sqlx::query_as("SELECT passed FROM recoveries WHERE id = ?")
+        let mut tx = self.db.begin().await?;
+        let (passed,): (String,) = on_tx!(&mut tx, txc => sqlx::query_as(&format!(
+            "SELECT passed FROM recoveries WHERE id = $1{}",
+            self.db.for_update()
+        ))
             .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(txc)
+            .await)?;
         let mut ids = split_ids(&passed);
         if !ids.iter().any(|m| m == method) {
             ids.push(method.to_string());
         }
-        sqlx::query("UPDATE recoveries SET passed = ?, updated_at = ? WHERE id = ?")
+        on_tx!(&mut tx, txc => sqlx::query("UPDATE recoveries SET passed = $1, updated_at = $2 WHERE id = $3")
             .bind(join_ids(ids.iter().map(String::as_str)))
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("recording passed method")?;
         Ok(ids)
     }
 
     pub async fn set_recovery_reason(&self, id: &str, reason: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE recoveries SET reason = ? WHERE id = ? AND status = 'open'")
+        on_db!(&self.db, p => sqlx::query("UPDATE recoveries SET reason = $1 WHERE id = $2 AND status = 'open'")
             .bind(reason)
             .bind(id)
-            .execute(&self.pool)
-            .await
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
             .context("changing the recovery's reason")?;
         Ok(())
     }
 
     pub async fn set_phone_confirmed(&self, id: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE recoveries SET phone_confirmed = 1 WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE recoveries SET phone_confirmed = TRUE WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Closes a recovery and whatever it still had open. Returns false if it was not open.
     pub async fn close_recovery(&self, id: &str, status: &str, now: i64) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE recoveries SET status = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+        let mut tx = self.db.begin().await?;
+        let done = on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE recoveries SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
         )
         .bind(status)
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?
             == 1;
-        sqlx::query(
-            "UPDATE challenges SET closed_at = ?, result = 'cancelled'
-             WHERE recovery_id = ? AND closed_at IS NULL",
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE challenges SET closed_at = $1, result = 'cancelled'
+             WHERE recovery_id = $2 AND closed_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("closing recovery")?;
         Ok(done)
     }
@@ -173,27 +176,26 @@ impl Store {
         keep: &str,
         now: i64,
     ) -> anyhow::Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE challenges SET closed_at = ?, result = 'cancelled'
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE challenges SET closed_at = $1, result = 'cancelled'
              WHERE closed_at IS NULL AND recovery_id IN
-                 (SELECT id FROM recoveries WHERE account = ? AND status = 'open' AND id != ?)",
+                 (SELECT id FROM recoveries WHERE account = $2 AND status = 'open' AND id != $3)",
         )
         .bind(now)
         .bind(account)
         .bind(keep)
-        .execute(&mut *tx)
-        .await?;
-        let n = sqlx::query(
-            "UPDATE recoveries SET status = 'cancelled', updated_at = ?
-             WHERE account = ? AND status = 'open' AND id != ?",
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
+        let n = on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE recoveries SET status = 'cancelled', updated_at = $1
+             WHERE account = $2 AND status = 'open' AND id != $3",
         )
         .bind(now)
         .bind(account)
         .bind(keep)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("cancelling other recoveries")?;
         Ok(n)
     }
@@ -201,20 +203,20 @@ impl Store {
     /// Stores a new challenge; open challenges of the same recovery and method are superseded,
     /// so only the newest code counts.
     pub async fn insert_challenge(&self, c: &ChallengeRow) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE challenges SET closed_at = ?, result = 'superseded'
-             WHERE recovery_id = ? AND method = ? AND closed_at IS NULL",
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, txc => sqlx::query(
+            "UPDATE challenges SET closed_at = $1, result = 'superseded'
+             WHERE recovery_id = $2 AND method = $3 AND closed_at IS NULL",
         )
         .bind(c.created_at)
         .bind(&c.recovery_id)
         .bind(&c.method)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, txc => sqlx::query(
             "INSERT INTO challenges (id, recovery_id, method, secret_hash, detail, progress, all_ok,
                  created_at, expires_at, closed_at, result)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&c.id)
         .bind(&c.recovery_id)
@@ -227,8 +229,8 @@ impl Store {
         .bind(c.expires_at)
         .bind(c.closed_at)
         .bind(&c.result)
-        .execute(&mut *tx)
-        .await?;
+        .execute(txc)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await.context("storing challenge")?;
         Ok(())
     }
@@ -239,38 +241,37 @@ impl Store {
         recovery_id: &str,
         method: &str,
     ) -> anyhow::Result<Option<ChallengeRow>> {
-        sqlx::query_as(
-            "SELECT * FROM challenges WHERE recovery_id = ? AND method = ?
+        on_db!(&self.db, p => sqlx::query_as(
+            "SELECT * FROM challenges WHERE recovery_id = $1 AND method = $2
              ORDER BY created_at DESC, rowid DESC LIMIT 1",
         )
         .bind(recovery_id)
         .bind(method)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading challenge")
     }
 
     pub async fn challenge(&self, id: &str) -> anyhow::Result<Option<ChallengeRow>> {
-        sqlx::query_as("SELECT * FROM challenges WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query_as("SELECT * FROM challenges WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("loading challenge")
+            .fetch_optional(p)
+            .await)
+        .context("loading challenge")
     }
 
     /// Closes an open challenge with a result. Returns false if it was already closed, so a code
     /// can be consumed exactly once even when two checks race.
     pub async fn close_challenge(&self, id: &str, result: &str, now: i64) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE challenges SET closed_at = ?, result = ? WHERE id = ? AND closed_at IS NULL",
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "UPDATE challenges SET closed_at = $1, result = $2 WHERE id = $3 AND closed_at IS NULL",
         )
         .bind(now)
         .bind(result)
         .bind(id)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("closing challenge")?
-        .rows_affected()
             == 1)
     }
 
@@ -281,46 +282,44 @@ impl Store {
         expected_index: i64,
         ok: bool,
     ) -> anyhow::Result<Option<(i64, bool)>> {
-        let changed = sqlx::query(
-            "UPDATE challenges SET progress = progress + 1, all_ok = (all_ok AND ?)
-             WHERE id = ? AND progress = ? AND closed_at IS NULL",
+        let changed = on_db!(&self.db, p => sqlx::query(
+            "UPDATE challenges SET progress = progress + 1, all_ok = (all_ok AND $1)
+             WHERE id = $2 AND progress = $3 AND closed_at IS NULL",
         )
         .bind(ok)
         .bind(id)
         .bind(expected_index)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        .execute(p)
+        .await.map(|r| r.rows_affected()))?;
         if changed == 0 {
             return Ok(None);
         }
-        let (progress, all_ok): (i64, bool) =
-            sqlx::query_as("SELECT progress, all_ok FROM challenges WHERE id = ?")
+        let (progress, all_ok): (i64, bool) = on_db!(&self.db, p => sqlx::query_as("SELECT progress, all_ok FROM challenges WHERE id = $1")
                 .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(p)
+                .await)?;
         Ok(Some((progress, all_ok)))
     }
 
     /// Keeps a provider's reference for a challenge (Duo's transaction id for a push).
     pub async fn set_challenge_detail(&self, id: &str, detail: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE challenges SET detail = ? WHERE id = ?")
+        on_db!(&self.db, p => sqlx::query("UPDATE challenges SET detail = $1 WHERE id = $2")
             .bind(detail)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("storing a provider reference")?;
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
+        .context("storing a provider reference")?;
         Ok(())
     }
 
     /// Every open challenge of `method`, oldest first (pushes to resume after a restart).
     pub async fn open_challenges(&self, method: &str) -> anyhow::Result<Vec<ChallengeRow>> {
-        sqlx::query_as(
-            "SELECT * FROM challenges WHERE method = ? AND closed_at IS NULL ORDER BY created_at",
+        on_db!(&self.db, p => sqlx::query_as(
+            "SELECT * FROM challenges WHERE method = $1 AND closed_at IS NULL ORDER BY created_at",
         )
         .bind(method)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .context("listing open challenges")
     }
 
@@ -330,15 +329,15 @@ impl Store {
         conversation_key: &str,
         method: &str,
     ) -> anyhow::Result<Option<ChallengeRow>> {
-        sqlx::query_as(
+        on_db!(&self.db, p => sqlx::query_as(
             "SELECT c.* FROM challenges c JOIN recoveries r ON r.id = c.recovery_id
-             WHERE r.conversation_key = ? AND r.status = 'open' AND c.method = ? AND c.closed_at IS NULL
+             WHERE r.conversation_key = $1 AND r.status = 'open' AND c.method = $2 AND c.closed_at IS NULL
              ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1",
         )
         .bind(conversation_key)
         .bind(method)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("finding pending challenge")
     }
 }

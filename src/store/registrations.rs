@@ -1,5 +1,6 @@
 use anyhow::Context;
 
+use super::on_db;
 use super::Store;
 
 /// The verification methods an account registered. Sensitive parts are stored protected: the TOTP
@@ -15,19 +16,19 @@ pub struct Registration {
 
 impl Store {
     pub async fn registration(&self, account: &str) -> anyhow::Result<Option<Registration>> {
-        sqlx::query_as(
-            "SELECT account, alternate_email, mobile, totp_secret, push_device FROM registrations WHERE account = ?",
+        on_db!(&self.db, p => sqlx::query_as(
+            "SELECT account, alternate_email, mobile, totp_secret, push_device FROM registrations WHERE account = $1",
         )
         .bind(account)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("loading registration")
     }
 
     pub async fn upsert_registration(&self, r: &Registration, now: i64) -> anyhow::Result<()> {
-        sqlx::query(
+        on_db!(&self.db, p => sqlx::query(
             "INSERT INTO registrations (account, alternate_email, mobile, totp_secret, push_device, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (account) DO UPDATE SET alternate_email = excluded.alternate_email,
                  mobile = excluded.mobile, totp_secret = excluded.totp_secret,
                  push_device = excluded.push_device, updated_at = excluded.updated_at",
@@ -38,18 +39,18 @@ impl Store {
         .bind(&r.totp_secret)
         .bind(&r.push_device)
         .bind(now)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("saving registration")?;
         Ok(())
     }
 
     /// (question id, argon2id hash) pairs, in registration order.
     pub async fn security_answers(&self, account: &str) -> anyhow::Result<Vec<(String, String)>> {
-        sqlx::query_as("SELECT question_id, answer_hash FROM security_answers WHERE account = ? ORDER BY rowid")
+        on_db!(&self.db, p => sqlx::query_as("SELECT question_id, answer_hash FROM security_answers WHERE account = $1 ORDER BY rowid")
             .bind(account)
-            .fetch_all(&self.pool)
-            .await
+            .fetch_all(p)
+            .await)
             .context("loading security answers")
     }
 
@@ -59,15 +60,15 @@ impl Store {
         question_id: &str,
         answer_hash: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO security_answers (account, question_id, answer_hash) VALUES (?, ?, ?)
+        on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO security_answers (account, question_id, answer_hash) VALUES ($1, $2, $3)
              ON CONFLICT (account, question_id) DO UPDATE SET answer_hash = excluded.answer_hash",
         )
         .bind(account)
         .bind(question_id)
         .bind(answer_hash)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("saving security answer")?;
         Ok(())
     }

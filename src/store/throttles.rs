@@ -1,6 +1,7 @@
 use anyhow::Context;
 
 use super::Store;
+use super::{on_db, on_tx};
 
 /// Who a lockout applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,14 +32,14 @@ impl Store {
         subject: &str,
         now: i64,
     ) -> anyhow::Result<Option<i64>> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT until FROM lockouts WHERE scope = ? AND subject = ? AND until > ?",
+        let row: Option<(i64,)> = on_db!(&self.db, p => sqlx::query_as(
+            "SELECT until FROM lockouts WHERE scope = $1 AND subject = $2 AND until > $3",
         )
         .bind(scope.id())
         .bind(subject)
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .context("reading lockout")?;
         Ok(row.map(|(u,)| u))
     }
@@ -49,15 +50,15 @@ impl Store {
         subject: &str,
         until: i64,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO lockouts (scope, subject, until) VALUES (?, ?, ?)
-             ON CONFLICT (scope, subject) DO UPDATE SET until = MAX(until, excluded.until)",
+        on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO lockouts (scope, subject, until) VALUES ($1, $2, $3)
+             ON CONFLICT (scope, subject) DO UPDATE SET until = CASE WHEN excluded.until > lockouts.until THEN excluded.until ELSE lockouts.until END",
         )
         .bind(scope.id())
         .bind(subject)
         .bind(until)
-        .execute(&self.pool)
-        .await
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
         .context("writing lockout")?;
         Ok(())
     }
@@ -70,19 +71,20 @@ impl Store {
         now: i64,
         since: i64,
     ) -> anyhow::Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO failures (account, method, at) VALUES (?, ?, ?)")
+        let mut tx = self.db.begin().await?;
+        // Replicas count one account's failures one at a time, so the third is seen as third.
+        tx.lock(&format!("failures:{account}")).await?;
+        on_tx!(&mut tx, txc => sqlx::query("INSERT INTO failures (account, method, at) VALUES ($1, $2, $3)")
             .bind(account)
             .bind(method)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM failures WHERE account = ? AND at > ?")
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
+        let (n,): (i64,) = on_tx!(&mut tx, txc => sqlx::query_as("SELECT COUNT(*) FROM failures WHERE account = $1 AND at > $2")
                 .bind(account)
                 .bind(since)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(txc)
+                .await)?;
         tx.commit().await.context("recording failure")?;
         Ok(n)
     }
@@ -95,26 +97,25 @@ impl Store {
         method: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO sends (account, chat_user, recovery_id, method, at) VALUES (?, ?, ?, ?, ?)")
+        on_db!(&self.db, p => sqlx::query("INSERT INTO sends (account, chat_user, recovery_id, method, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(account)
             .bind(chat_user)
             .bind(recovery_id)
             .bind(method)
             .bind(now)
-            .execute(&self.pool)
-            .await
+            .execute(p)
+            .await.map(|r| r.rows_affected()))
             .context("recording send")?;
         Ok(())
     }
 
     /// The time of the last send of `method` within this recovery.
     pub async fn last_send(&self, recovery_id: &str, method: &str) -> anyhow::Result<Option<i64>> {
-        let row: (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(at) FROM sends WHERE recovery_id = ? AND method = ?")
+        let row: (Option<i64>,) = on_db!(&self.db, p => sqlx::query_as("SELECT MAX(at) FROM sends WHERE recovery_id = $1 AND method = $2")
                 .bind(recovery_id)
                 .bind(method)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(p)
+                .await)?;
         Ok(row.0)
     }
 
@@ -124,24 +125,23 @@ impl Store {
         method: &str,
         since: i64,
     ) -> anyhow::Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM sends WHERE account = ? AND method = ? AND at > ?",
+        let (n,): (i64,) = on_db!(&self.db, p => sqlx::query_as(
+            "SELECT COUNT(*) FROM sends WHERE account = $1 AND method = $2 AND at > $3",
         )
         .bind(account)
         .bind(method)
         .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(p)
+        .await)?;
         Ok(n)
     }
 
     pub async fn sends_for_chat_user(&self, chat_user: &str, since: i64) -> anyhow::Result<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM sends WHERE chat_user = ? AND at > ?")
+        let (n,): (i64,) = on_db!(&self.db, p => sqlx::query_as("SELECT COUNT(*) FROM sends WHERE chat_user = $1 AND at > $2")
                 .bind(chat_user)
                 .bind(since)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(p)
+                .await)?;
         Ok(n)
     }
 
@@ -153,20 +153,21 @@ impl Store {
         now: i64,
         since: i64,
     ) -> anyhow::Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO chat_logins (chat_user, account, at) VALUES (?, ?, ?)")
+        let mut tx = self.db.begin().await?;
+        tx.lock(&format!("chat_logins:{chat_user}")).await?;
+        on_tx!(&mut tx, txc => sqlx::query("INSERT INTO chat_logins (chat_user, account, at) VALUES ($1, $2, $3)")
             .bind(chat_user)
             .bind(account)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT account) FROM chat_logins WHERE chat_user = ? AND at > ?",
+            .execute(txc)
+            .await.map(|r| r.rows_affected()))?;
+        let (n,): (i64,) = on_tx!(&mut tx, txc => sqlx::query_as(
+            "SELECT COUNT(DISTINCT account) FROM chat_logins WHERE chat_user = $1 AND at > $2",
         )
         .bind(chat_user)
         .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_one(txc)
+        .await)?;
         tx.commit().await.context("recording chat login")?;
         Ok(n)
     }
@@ -174,17 +175,16 @@ impl Store {
     /// Accepts TOTP time step `step` for `account` only if it is later than any accepted before.
     /// Atomic: of two racing checks with the same code, one wins.
     pub async fn accept_totp_step(&self, account: &str, step: i64) -> anyhow::Result<bool> {
-        let changed = sqlx::query(
-            "INSERT INTO totp_steps (account, last_step) VALUES (?, ?)
+        let changed = on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO totp_steps (account, last_step) VALUES ($1, $2)
              ON CONFLICT (account) DO UPDATE SET last_step = excluded.last_step
              WHERE excluded.last_step > totp_steps.last_step",
         )
         .bind(account)
         .bind(step)
-        .execute(&self.pool)
-        .await
-        .context("recording TOTP step")?
-        .rows_affected();
+        .execute(p)
+        .await.map(|r| r.rows_affected()))
+        .context("recording TOTP step")?;
         Ok(changed == 1)
     }
 }

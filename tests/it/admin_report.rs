@@ -75,7 +75,7 @@ async fn report_splits_directory_accounts_by_department_and_leaves_disabled_ones
     let db = demo_db(dir.path());
     {
         let store = Store::open(&db).await.unwrap();
-        let directory = EmbeddedDirectory::new(store.pool().clone());
+        let directory = EmbeddedDirectory::new(&store);
         let password = "Nog-niet-gebruikt-1!";
         for (who, department, disabled) in [
             ("e.nieuw@bedrijf.nl", Some("Finance"), false),
@@ -101,7 +101,7 @@ async fn report_splits_directory_accounts_by_department_and_leaves_disabled_ones
             )
             .await
             .unwrap();
-        store.pool().close().await;
+        store.close().await;
     }
     let config = dir.path().join("sspr.toml");
     std::fs::write(
@@ -276,7 +276,7 @@ async fn report_from_an_ldap_directory_counts_its_attributes() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sspr.db");
-    Store::open(&db).await.unwrap().pool().close().await;
+    Store::open(&db).await.unwrap().close().await;
     let config = dir.path().join("sspr.toml");
     std::fs::write(
         &config,

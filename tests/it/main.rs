@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per concern. `support` spins up the whole core
 //! in-process on its own SQLite file with a manual clock (`TestApp::new`).
 
+mod pg;
 mod slapd;
 mod support;
 
@@ -23,10 +24,12 @@ mod not_me;
 mod properties;
 mod push;
 mod registration;
+mod replicas;
 mod restart;
 mod rules;
 mod serve;
 mod sms;
+mod store;
 mod teams;
 mod telegram;
 mod transcripts;

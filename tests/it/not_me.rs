@@ -91,7 +91,7 @@ async fn urgent_handoffs(t: &TestApp, account: &str) -> i64 {
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM handoffs WHERE kind = 'urgent' AND account = ?")
             .bind(account)
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.app.store.sqlite_pool().unwrap())
             .await
             .unwrap();
     n

@@ -943,9 +943,9 @@ async fn a_push_waiting_when_the_process_stopped_is_resumed_after_a_restart() {
     );
 
     // The next process on the same database and key.
-    t.app.store.pool().close().await;
+    t.app.store.close().await;
     let settings = sspr_bot::app::Settings {
-        db: t.db.clone(),
+        db: t.db.clone().into(),
         outbox: Some(t.outbox.clone()),
         key_file: sspr_bot::app::default_key_path(&t.db),
         previous_key_files: Vec::new(),

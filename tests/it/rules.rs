@@ -67,7 +67,7 @@ async fn pushes_sent(t: &TestApp) -> usize {
 async fn stored_conversation(t: &TestApp) -> Value {
     let (data,): (String,) = sqlx::query_as("SELECT data FROM conversations WHERE key = ?")
         .bind(&t.chat.conversation)
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.app.store.sqlite_pool().unwrap())
         .await
         .unwrap();
     serde_json::from_str(&data).unwrap()
@@ -79,7 +79,7 @@ async fn forge_conversation(t: &TestApp, conv: &Value) {
     let changed = sqlx::query("UPDATE conversations SET data = ? WHERE key = ?")
         .bind(conv.to_string())
         .bind(&t.chat.conversation)
-        .execute(t.app.store.pool())
+        .execute(t.app.store.sqlite_pool().unwrap())
         .await
         .unwrap()
         .rows_affected();
@@ -92,7 +92,7 @@ async fn recoveries(t: &TestApp, account: &str) -> Vec<(String, String)> {
         "SELECT status, passed FROM recoveries WHERE account = ? ORDER BY created_at, rowid",
     )
     .bind(account)
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.app.store.sqlite_pool().unwrap())
     .await
     .unwrap()
 }
@@ -773,7 +773,7 @@ async fn security_answers_are_stored_only_as_argon2id_hashes() {
     let hashes: Vec<(String,)> =
         sqlx::query_as("SELECT answer_hash FROM security_answers WHERE account = ?")
             .bind(JAN)
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.app.store.sqlite_pool().unwrap())
             .await
             .unwrap();
     assert_eq!(hashes.len(), 3);

@@ -107,7 +107,7 @@ impl TestApp {
         let outbox = dir.path().join("outbox.jsonl");
         let clock = Arc::new(ManualClock::new(monday_morning()));
         let settings = Settings {
-            db: db.clone(),
+            db: db.clone().into(),
             outbox: Some(outbox.clone()),
             key_file: default_key_path(&db),
             previous_key_files: Vec::new(),
@@ -139,7 +139,7 @@ impl TestApp {
     /// The same database and key, opened again as a fresh process would.
     pub async fn reopen(mut self) -> Self {
         // The old process is gone: its connections are closed before the new one opens.
-        self.app.store.pool().close().await;
+        self.app.store.close().await;
         self.app = demo::open(&self.db, &self.outbox, self.clock.clone(), Rules::default())
             .await
             .unwrap();
@@ -280,7 +280,7 @@ impl TestApp {
         let (locked,): (bool,) =
             sqlx::query_as("SELECT locked FROM directory_accounts WHERE login = ?")
                 .bind(login)
-                .fetch_one(self.app.store.pool())
+                .fetch_one(self.app.store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         locked
@@ -290,7 +290,7 @@ impl TestApp {
         let (h,): (String,) =
             sqlx::query_as("SELECT password_hash FROM directory_accounts WHERE login = ?")
                 .bind(login)
-                .fetch_one(self.app.store.pool())
+                .fetch_one(self.app.store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         h
@@ -312,13 +312,13 @@ impl TestApp {
     pub async fn all_stored_text(&self) -> String {
         let tables: Vec<(String,)> =
             sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(self.app.store.pool())
+                .fetch_all(self.app.store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         let mut all = String::new();
         for (t,) in tables {
             let rows = sqlx::query(&format!("SELECT * FROM \"{t}\""))
-                .fetch_all(self.app.store.pool())
+                .fetch_all(self.app.store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
             use sqlx::Row;

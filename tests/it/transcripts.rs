@@ -519,7 +519,7 @@ async fn a_call_status_arriving_after_the_reset_says_nothing_to_the_user() {
         .await
         .expect("Je wachtwoord is gewijzigd");
     let (call_id,): (String,) = sqlx::query_as("SELECT id FROM challenges WHERE method = 'call'")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.app.store.sqlite_pool().unwrap())
         .await
         .unwrap();
     // Twilio's final "completed" status (no key pressed as far as it knows) comes in late.

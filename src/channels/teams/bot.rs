@@ -270,12 +270,18 @@ impl Teams {
             return;
         };
         self.remember_address(&chat, &address).await;
-        if let Err(e) = self.core.start_language(&chat, lang).await {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "teams: setting the language failed"
-            );
-        }
+        // One read: the language of a new conversation is stored, and whether text is a secret.
+        let view = self
+            .core
+            .open_conversation(&chat, lang)
+            .await
+            .inspect_err(|e| {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "teams: reading the conversation failed"
+                )
+            })
+            .ok();
         let input = match (&a.value, &a.text) {
             (Some(value), _) => match cards::parse_submit(value) {
                 Some(submit) => match self.take_card(&address, &a, &submit).await {
@@ -286,11 +292,11 @@ impl Teams {
             },
             (None, Some(text)) => {
                 let text = strip_mentions(text);
-                let secret_step = self.core.expects_secret(&chat).await.unwrap_or(false);
+                let secret_step = view.is_some_and(|v| v.expects_secret);
                 if secret_step && !text.trim_start().starts_with('/') {
                     // A bot cannot delete the user's message: the secret is not used, and the
                     // card with the password field is shown again.
-                    let lang = self.core.language(&chat, lang).await.unwrap_or(lang);
+                    let lang = view.map_or(lang, |v| v.lang);
                     self.say(&address, lang, "teams-secret-in-card").await;
                     let again = self.core.current_prompt(&chat).await;
                     self.send_turn(
