@@ -21,6 +21,7 @@ mod helpdesk_telegram;
 mod key_rotation;
 mod ldap;
 mod not_me;
+mod postgres_flows;
 mod properties;
 mod push;
 mod registration;

@@ -322,6 +322,33 @@ async fn two_replicas_on_one_postgresql_share_a_conversation_correctly() {
     );
 
     drop((a, b));
+
+    // `audit --config` reads the configured PostgreSQL database.
+    let out = Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["audit", "--json", "--account", JAN, "--config"])
+        .arg(dir.path().join("a.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "password_reset" || l["outcome"] == "reset"),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.len(),
+        store.audit_log(Some(JAN)).await.unwrap().len(),
+        "every row of the account"
+    );
     store.close().await;
     db.finish().await;
 }

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub db: PathBuf,
     pub outbox: PathBuf,
     pub chat: ChatRef,
+    /// On PostgreSQL: the test's own database, dropped by [`TestApp::finish`].
+    pub pg_database: Option<String>,
 }
 
 /// What one turn showed, rendered in the conversation's language.
@@ -98,16 +100,41 @@ impl TestApp {
         Self::build(Rules::default(), make).await
     }
 
+    /// The demo app on a fresh PostgreSQL database instead of a SQLite file (the whole core
+    /// as `TestApp::new`; helpers that read SQLite tables directly are not for this one).
+    pub async fn postgres() -> Self {
+        let (name, location) = crate::pg::create_database().await;
+        let mut t = Self::build_on(Rules::default(), |outbox, _| outbox, Some(location)).await;
+        t.pg_database = Some(name);
+        t
+    }
+
+    /// Closes the database; on PostgreSQL drops the test's database.
+    pub async fn finish(self) {
+        self.app.store.close().await;
+        if let Some(name) = &self.pg_database {
+            crate::pg::drop_database(name).await;
+        }
+    }
+
     async fn build(
         rules: Rules,
         make: impl FnOnce(Providers, Arc<Localizer>) -> Providers,
+    ) -> Self {
+        Self::build_on(rules, make, None).await
+    }
+
+    async fn build_on(
+        rules: Rules,
+        make: impl FnOnce(Providers, Arc<Localizer>) -> Providers,
+        location: Option<sspr_bot::store::Location>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("sspr.db");
         let outbox = dir.path().join("outbox.jsonl");
         let clock = Arc::new(ManualClock::new(monday_morning()));
         let settings = Settings {
-            db: db.clone().into(),
+            db: location.unwrap_or_else(|| db.clone().into()),
             outbox: Some(outbox.clone()),
             key_file: default_key_path(&db),
             previous_key_files: Vec::new(),
@@ -133,6 +160,7 @@ impl TestApp {
             db,
             outbox,
             chat: ChatRef::new("test:chat-1", "test:user-1"),
+            pg_database: None,
         }
     }
 
@@ -277,13 +305,13 @@ impl TestApp {
     }
 
     pub async fn is_locked(&self, login: &str) -> bool {
-        let (locked,): (bool,) =
-            sqlx::query_as("SELECT locked FROM directory_accounts WHERE login = ?")
-                .bind(login)
-                .fetch_one(self.app.store.sqlite_pool().unwrap())
-                .await
-                .unwrap();
-        locked
+        self.app
+            .directory
+            .find(&LoginName::parse(login).unwrap())
+            .await
+            .unwrap()
+            .expect("the account exists")
+            .locked
     }
 
     pub async fn password_hash(&self, login: &str) -> String {
