@@ -309,10 +309,10 @@ impl Core {
         account: &str,
         dir: Option<&Account>,
     ) -> anyhow::Result<Profile> {
-        let reg = self.store.registration(account).await?.unwrap_or_default();
+        // Suspended: after a recovery without the phone, until registered again.
+        let (reg, suspended) = self.store.registration_with_suspended(account).await?;
+        let reg = reg.unwrap_or_default();
         let answers = self.store.security_answers(account).await?;
-        // Suspended after a recovery without the phone, until registered again.
-        let suspended = self.store.suspended_methods(account).await?;
         let live = |name: &str| !suspended.iter().any(|s| s == name);
         Ok(Profile {
             alternate_email: reg

@@ -258,9 +258,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // The connection is in this process and cannot go stale: no ping before each query
+        // (a round trip to sqlx's worker thread per statement).
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .test_before_acquire(false)
+            .connect_with(options.statement_cache_capacity(256))
             .await
             .context("connecting to SQLite")?;
         sqlx::migrate!("./migrations")

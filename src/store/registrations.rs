@@ -25,6 +25,43 @@ impl Store {
         .context("loading registration")
     }
 
+    /// [`Self::registration`] and [`Self::suspended_methods`] in one read (every recovery turn
+    /// that looks at the methods needs both).
+    pub async fn registration_with_suspended(
+        &self,
+        account: &str,
+    ) -> anyhow::Result<(Option<Registration>, Vec<String>)> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = on_db!(&self.db, p => sqlx::query_as(
+            "SELECT account, alternate_email, mobile, totp_secret, push_device, suspended
+             FROM registrations WHERE account = $1",
+        )
+        .bind(account)
+        .fetch_optional(p)
+        .await)
+        .context("loading registration")?;
+        Ok(match row {
+            None => (None, Vec::new()),
+            Some((account, alternate_email, mobile, totp_secret, push_device, suspended)) => (
+                Some(Registration {
+                    account,
+                    alternate_email,
+                    mobile,
+                    totp_secret,
+                    push_device,
+                }),
+                super::split_ids(&suspended.unwrap_or_default()),
+            ),
+        })
+    }
+
     pub async fn upsert_registration(&self, r: &Registration, now: i64) -> anyhow::Result<()> {
         on_db!(&self.db, p => sqlx::query(
             "INSERT INTO registrations (account, alternate_email, mobile, totp_secret, push_device, updated_at)
