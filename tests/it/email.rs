@@ -450,3 +450,103 @@ async fn a_server_that_never_answers_times_out_as_a_provider_error() {
     assert_eq!(e.provider, "smtp");
     drop(silent);
 }
+
+/// A minimal SMTP server on a Tokio listener that counts connections and messages, and closes
+/// every connection after `per_connection` messages (0: never), like a server's idle timeout.
+async fn counting_smtp(
+    per_connection: usize,
+) -> (
+    u16,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let messages = Arc::new(AtomicUsize::new(0));
+    let (c, m) = (connections.clone(), messages.clone());
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            c.fetch_add(1, Ordering::SeqCst);
+            let m = m.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 counting ESMTP\r\n").await.unwrap();
+                let mut in_data = false;
+                let mut here = 0;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if in_data {
+                        if line != "." {
+                            continue;
+                        }
+                        in_data = false;
+                        m.fetch_add(1, Ordering::SeqCst);
+                        here += 1;
+                        b"250 queued\r\n"
+                    } else {
+                        match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                            "EHLO" => b"250-counting\r\n250 8BITMIME\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go ahead\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                return;
+                            }
+                            _ => b"250 ok\r\n",
+                        }
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                    if per_connection > 0 && here == per_connection && !in_data {
+                        return; // the server hangs up on an idle connection
+                    }
+                }
+            });
+        }
+    });
+    (port, connections, messages)
+}
+
+#[tokio::test]
+async fn one_connection_carries_several_emails_and_a_closed_one_is_replaced() {
+    use std::sync::atomic::Ordering;
+    let to = EmailAddress::parse(JAN_PRIVATE).unwrap();
+    let code = OtpCode::parse("975310").unwrap();
+
+    let (port, connections, messages) = counting_smtp(0).await;
+    let smtp = SmtpEmail::new(
+        &config(port, SmtpTls::None),
+        Arc::new(Localizer::new().unwrap()),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        smtp.send_code(&to, &code, Lang::Nl).await.unwrap();
+    }
+    assert_eq!(messages.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "the connection is reused"
+    );
+
+    // A server that hangs up after each message: the stale connection is noticed, not used.
+    let (port, connections, messages) = counting_smtp(1).await;
+    let smtp = SmtpEmail::new(
+        &config(port, SmtpTls::None),
+        Arc::new(Localizer::new().unwrap()),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        smtp.send_code(&to, &code, Lang::Nl).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(messages.load(Ordering::SeqCst), 3, "no e-mail lost");
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
