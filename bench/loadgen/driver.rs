@@ -373,6 +373,20 @@ pub fn percentiles(mut us: Vec<u32>) -> Percentiles {
     }
 }
 
+/// Percentiles per turn of the script, from (turn index, microseconds).
+pub fn by_turn(v: &[(u8, u32)]) -> Vec<Percentiles> {
+    (0..TURNS)
+        .map(|t| {
+            percentiles(
+                v.iter()
+                    .filter(|(i, _)| *i as usize == t)
+                    .map(|(_, l)| *l)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
 }
@@ -390,6 +404,8 @@ pub struct Saturation {
     pub cpu_ms_per_turn: Option<f64>,
     pub generator_cpu_ms_per_turn: Option<f64>,
     pub latency: Percentiles,
+    /// The same per turn of the script (1–7).
+    pub latency_by_turn: Vec<Percentiles>,
     /// The accounts ran out before the window ended (the window was cut there).
     pub accounts_ran_out: bool,
 }
@@ -415,7 +431,7 @@ pub async fn saturation(
         let stop = Arc::clone(&stop);
         let ran_out = Arc::clone(&ran_out);
         tasks.push(tokio::spawn(async move {
-            let mut done_at: Vec<(Instant, u32)> = Vec::new();
+            let mut done_at: Vec<(Instant, u32, u8)> = Vec::new();
             'flows: while !stop.load(Ordering::Relaxed) {
                 let Some(mut conv) = ctx.new_conv() else {
                     let mut r = ran_out.lock().unwrap_or_else(|e| e.into_inner());
@@ -427,10 +443,11 @@ pub async fn saturation(
                         ctx.end_conv(conv);
                         break 'flows;
                     }
+                    let turn = conv.next as u8;
                     match ctx.run_turn(&mut conv).await {
                         Ok(d) => {
                             if d.at >= m0 && d.at <= m1 {
-                                done_at.push((d.at, micros(d.latency)));
+                                done_at.push((d.at, micros(d.latency), turn));
                             }
                         }
                         Err(e) => {
@@ -451,7 +468,7 @@ pub async fn saturation(
     let cpu1 = crate::bots::cpu_ticks(pid);
     let own1 = crate::bots::own_cpu_ticks();
     stop.store(true, Ordering::Relaxed);
-    let mut all: Vec<(Instant, u32)> = Vec::new();
+    let mut all: Vec<(Instant, u32, u8)> = Vec::new();
     let deadline = tokio::time::Instant::now() + ctx.turn_timeout + Duration::from_secs(2);
     for t in tasks {
         let abort = t.abort_handle();
@@ -467,10 +484,10 @@ pub async fn saturation(
         Some(t) if t < m1 => t.max(m0 + Duration::from_millis(100)),
         _ => m1,
     };
-    let counted: Vec<u32> = all
+    let counted: Vec<(u8, u32)> = all
         .iter()
-        .filter(|(at, _)| *at <= end)
-        .map(|(_, l)| *l)
+        .filter(|(at, _, _)| *at <= end)
+        .map(|(_, l, t)| (*t, *l))
         .collect();
     let window_s = (end - m0).as_secs_f64();
     let per_turn = |a: Option<u64>, b: Option<u64>| match (a, b) {
@@ -487,7 +504,8 @@ pub async fn saturation(
         turns_per_s: counted.len() as f64 / window_s,
         cpu_ms_per_turn: per_turn(cpu0, cpu1),
         generator_cpu_ms_per_turn: per_turn(own0, own1),
-        latency: percentiles(counted),
+        latency: percentiles(counted.iter().map(|(_, l)| *l).collect()),
+        latency_by_turn: by_turn(&counted),
         accounts_ran_out: ran_out.is_some_and(|t| t < m1),
     }
 }
@@ -506,6 +524,11 @@ pub struct OpenLoop {
     /// Turns answered within the window, per second.
     pub achieved_per_s: f64,
     pub latency: Percentiles,
+    /// The same per turn of the script (1–7).
+    pub latency_by_turn: Vec<Percentiles>,
+    /// The window was cut short because the rate is well above the bot's saturation
+    /// throughput: it is overloaded by construction.
+    pub shortened: bool,
     /// Turns still unanswered when the grace period after the window ended.
     pub unanswered: u64,
     pub overloaded: bool,
@@ -529,16 +552,19 @@ pub fn close_pool(ctx: &Ctx, pool: &Pool) {
     }
 }
 
-/// Starts `rate` turns per second for `window` on a fixed schedule, whatever the replies do.
+/// Starts `rate` turns per second for `window` on a fixed schedule, whatever the replies do;
+/// while `cap` turns are unanswered, scheduled turns are not started (each would take a fresh
+/// account, and the backlog would spill into the next phase).
 pub async fn open_loop(
     ctx: Arc<Ctx>,
     pool: Pool,
     rate: u32,
     window: Duration,
     grace: Duration,
+    cap: usize,
 ) -> OpenLoop {
     struct Shared {
-        latencies: Mutex<Vec<u32>>,
+        latencies: Mutex<Vec<(u8, u32)>>,
         in_window: AtomicU64,
         in_flight: AtomicUsize,
         closed: AtomicBool,
@@ -551,9 +577,6 @@ pub async fn open_loop(
         in_flight: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
     });
-    // Unanswered turns allowed in flight: a bot that falls this far behind is overloaded, and
-    // further turns are not started (each would take a fresh account).
-    let cap = (rate as usize * 2).max(256);
     let total = (rate as f64 * window.as_secs_f64()).round() as u64;
     let start = Instant::now() + Duration::from_millis(5);
     let end = start + window;
@@ -573,6 +596,7 @@ pub async fn open_loop(
             not_started += 1;
             continue;
         };
+        let turn = conv.next as u8;
         let rx = match ctx.start_turn(&conv) {
             Ok(rx) => rx,
             Err(e) => {
@@ -593,7 +617,7 @@ pub async fn open_loop(
                         sh.latencies
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push(micros(d.latency));
+                            .push((turn, micros(d.latency)));
                         if d.at <= end {
                             sh.in_window.fetch_add(1, Ordering::Relaxed);
                         }
@@ -632,7 +656,9 @@ pub async fn open_loop(
         started,
         not_started,
         achieved_per_s: achieved,
-        latency: percentiles(latencies),
+        latency: percentiles(latencies.iter().map(|(_, l)| *l).collect()),
+        latency_by_turn: by_turn(&latencies),
+        shortened: false,
         unanswered,
         overloaded: unanswered > 0 || not_started > 0 || achieved < 0.9 * rate as f64,
     }
@@ -695,9 +721,12 @@ pub fn accounts_needed(
     rss_conversations: usize,
 ) -> usize {
     let sat = conversations + (assumed_max_rate * sat_secs / TURNS as f64) as usize;
+    // Conversations in flight or idle at the end of a rate carry over to the next one.
     let open: usize = rates
         .iter()
-        .map(|&r| (r as f64 * open_secs / TURNS as f64) as usize + (r as usize * 2).max(256))
+        .map(|&r| (r as f64 * open_secs / TURNS as f64) as usize)
         .sum();
-    16 + sat + open + rss_conversations
+    // (At most the in-flight cap: the conversations, or two seconds at the highest rate.)
+    let carried = conversations.max(2 * rates.iter().copied().max().unwrap_or(0) as usize);
+    16 + sat + open + carried + rss_conversations
 }

@@ -112,6 +112,8 @@ pub struct Fake {
     /// Counts getUpdates requests (cold start waits for the first).
     polls: watch::Sender<u64>,
     pub stats: Stats,
+    /// Print every request (LOADGEN_TRACE=1), to see what a bot does.
+    trace: bool,
 }
 
 #[derive(Debug)]
@@ -202,6 +204,7 @@ impl Fake {
             updates: Notify::new(),
             polls,
             stats: Stats::default(),
+            trace: std::env::var_os("LOADGEN_TRACE").is_some_and(|v| v == "1"),
         });
         let app = Router::new().fallback(handle).with_state(Arc::clone(&fake));
         tokio::spawn(async move {
@@ -391,6 +394,12 @@ async fn handle(
         return err(404, "Not Found");
     }
     let api_method = api_method.trim_end_matches('/').to_ascii_lowercase();
+    if fake.trace {
+        eprintln!(
+            "[fake Telegram {}] {method} {api_method}",
+            chrono::Local::now().format("%H:%M:%S%.3f")
+        );
+    }
     let params = match parse_params(uri.query(), &headers, &body) {
         Ok(p) => p,
         Err(e) => {

@@ -104,7 +104,8 @@ fn plan(args: &Args) -> Plan {
         rss_conversations: args
             .rss_conversations
             .unwrap_or(if q { 2000 } else { 10_000 }),
-        rss_time_limit_s: if q { 12.0 } else { 150.0 },
+        rss_time_limit_s: if q { 6.0 } else { 120.0 },
+        overloaded_open_s: if q { 2.0 } else { 5.0 },
         rss_concurrency: if q { 128 } else { 256 },
         cold_starts: args.cold_starts.unwrap_or(if q { 3 } else { 5 }),
         clk_tck: args.clk_tck,
@@ -157,10 +158,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             continue;
         }
         let bot = Bot::new(kind, &env)?;
-        let assumed_max = if kind == Kind::Sspr {
-            10_000.0
-        } else {
-            3_000.0
+        // Enough accounts for a bot this fast (a faster one ends its closed loop early, †).
+        let assumed_max = match (kind, plan.quick) {
+            (Kind::Sspr, false) => 6_000.0,
+            (Kind::Sspr, true) => 4_000.0,
+            _ => 3_000.0,
         };
         let n = driver::accounts_needed(
             plan.conversations,
@@ -224,17 +226,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let wall_s = wall.elapsed().as_secs_f64();
-    let text = report::render(&plan, &results, wall_s);
+    let software = software(&env);
+    let text = report::render(&plan, &results, wall_s, &software);
     println!("{text}");
     if let Some(path) = &args.json {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, report::json(&plan, &results, wall_s)?)
+        std::fs::write(path, report::json(&plan, &results, wall_s, &software)?)
             .with_context(|| format!("writing {}", path.display()))?;
         progress(format!("results written to {}", path.display()));
     }
     Ok(())
+}
+
+/// What was measured: the sspr-bot commit and the peers' versions.
+fn software(env: &Env) -> String {
+    let run = |cmd: &mut std::process::Command| {
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = run(std::process::Command::new("git")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .args(["describe", "--always", "--dirty"]))
+    .unwrap_or_else(|| "?".into());
+    let mut s = format!("sspr-bot {} (git {commit})", env!("CARGO_PKG_VERSION"));
+    if let Some(v) = run(std::process::Command::new(&env.python).args([
+        "-c",
+        "import importlib.metadata as m, platform\n\
+         print('python-telegram-bot', m.version('python-telegram-bot'), '· aiogram', \
+         m.version('aiogram'), '· Python', platform.python_version())",
+    ])) {
+        s.push_str(" · ");
+        s.push_str(&v);
+    }
+    s
 }
 
 /// Waits for the next getUpdates after `polls` was last seen, or for the child to exit.
@@ -271,9 +300,10 @@ async fn run_bot(
         )
     };
 
-    // 1. Cold starts.
+    // 1. Cold starts: separate starts, killed once they poll; the start of the process for the
+    // load phases (below) is measured the same way and is the last sample.
     let mut cold = Vec::new();
-    for i in 0..plan.cold_starts {
+    for i in 0..plan.cold_starts.saturating_sub(1) {
         let mut polls = fake.polls();
         polls.borrow_and_update();
         let t = Instant::now();
@@ -289,17 +319,26 @@ async fn run_bot(
             took.as_secs_f64() * 1000.0
         ));
     }
-    r.cold_start = Some(ColdStart::new(cold));
     fake.clear_updates();
 
     // 2. The process for the load phases.
     let mut polls = fake.polls();
     polls.borrow_and_update();
+    let t = Instant::now();
     let mut child = bot.spawn(env, &fake.base_url, sink.port)?;
     let pid = child.id();
     first_poll(&mut polls, &mut child, Duration::from_secs(60))
         .await
         .map_err(with_log)?;
+    let took = t.elapsed().as_secs_f64() * 1000.0;
+    if plan.cold_starts > 0 {
+        cold.push(took);
+        progress(format!(
+            "{title}: cold start {} (the process for the load phases): {took:.1} ms",
+            cold.len()
+        ));
+    }
+    r.cold_start = Some(ColdStart::new(cold));
     let outcome = load_phases(bot, plan, fake, sink, r, pid, &mut child).await;
     if let Some(status) = child.try_wait() {
         r.exited = Some(format!(
@@ -330,7 +369,7 @@ async fn load_phases(
 
     // Calibration: how many sendMessages each turn takes, and that the flow works.
     progress(format!("{title}: calibrating"));
-    let cal = driver::calibrate(&ctx, Duration::from_millis(400))
+    let cal = driver::calibrate(&ctx, Duration::from_millis(300))
         .await
         .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
     r.turn_messages = Some(cal.counts);
@@ -370,20 +409,32 @@ async fn load_phases(
             .unwrap_or("?".into()),
         sat.latency.p50_ms
     ));
+    let sat_tps = sat.turns_per_s;
     r.saturation = Some(sat);
     alive(child)?;
 
-    // Open loop.
+    // Open loop. At most about two seconds of the bot's work may be unanswered at a time; a
+    // rate well above the saturation throughput is overloaded by construction and gets a
+    // shorter window.
     let pool = driver::new_pool();
+    let cap = plan.conversations.max((2.0 * sat_tps) as usize);
     for &rate in &plan.rates {
-        let o = driver::open_loop(
+        let shortened = rate as f64 > 1.25 * sat_tps && plan.overloaded_open_s < plan.open_s;
+        let window = if shortened {
+            plan.overloaded_open_s
+        } else {
+            plan.open_s
+        };
+        let mut o = driver::open_loop(
             Arc::clone(&ctx),
             Arc::clone(&pool),
             rate,
-            Duration::from_secs_f64(plan.open_s),
+            Duration::from_secs_f64(window),
             Duration::from_secs_f64(plan.grace_s),
+            cap,
         )
         .await;
+        o.shortened = shortened;
         progress(format!(
             "{title}: open loop {rate}/s: achieved {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms{}",
             o.achieved_per_s,

@@ -19,6 +19,7 @@ pub struct Plan {
     pub grace_s: f64,
     pub rss_conversations: usize,
     pub rss_time_limit_s: f64,
+    pub overloaded_open_s: f64,
     pub rss_concurrency: usize,
     pub cold_starts: usize,
     pub clk_tck: u64,
@@ -209,11 +210,11 @@ fn ok(r: &BotResult) -> bool {
     r.status == "ok"
 }
 
-pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64) -> String {
+pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -> String {
     let mut out = String::new();
     let mode = if plan.quick { "quick" } else { "full" };
     out.push_str(&format!(
-        "\nsspr-bot benchmark — {}\nmachine: {} cores ({}), {}\nmode: {mode}; closed loop {} conversations ({:.0} s warm-up + {:.0} s), open loop {:.0} s per rate, {} open conversations for memory, {} cold starts; wall time {:.0} s\n",
+        "\nsspr-bot benchmark — {}\n{software}\nmachine: {} cores ({}), {}\nmode: {mode}; closed loop {} conversations ({:.0} s warm-up + {:.0} s), open loop {:.0} s per rate, {} open conversations for memory, {} cold starts; wall time {:.0} s\n",
         chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z"),
         nproc(),
         cpu_model(),
@@ -293,7 +294,11 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64) -> String {
         }
         add(format!("open loop {rate}/s: achieved turns/s"), &|r| {
             at(r, rate).map(|o| {
-                let mark = if o.overloaded { " ✗ overloaded" } else { "" };
+                let mark = match (o.overloaded, o.shortened) {
+                    (false, _) => "",
+                    (true, false) => " ✗ overloaded",
+                    (true, true) => " ✗ overloaded‡",
+                };
                 (o.achieved_per_s, format!("{}{mark}", num(o.achieved_per_s)))
             })
         });
@@ -414,7 +419,7 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64) -> String {
                 ));
             }
             line.push_str(&format!(
-                "{} flows completed, {} accounts used of {}; errors: {} (timeouts {}, missing buttons {}, missing e-mail codes {}, wrong flows {}); late/stray sendMessages {}; e-mails {} ({} without a code); generator CPU-ms per turn {}",
+                "{} flows completed, {} accounts used of {}; errors: {} (unanswered within 20 s {}, missing buttons {}, missing e-mail codes {}, wrong flows {}); late/stray sendMessages {}; e-mails {} ({} without a code); generator CPU-ms per turn {}",
                 thousands(r.flows_completed as i64),
                 thousands(r.accounts_used as i64),
                 thousands(r.accounts_seeded as i64),
@@ -541,19 +546,26 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64) -> String {
          - everything runs on loopback on this machine: the generator (fake Telegram Bot API, SMTP sink, conversations) shares the {} cores with the bot it measures; its own CPU per turn is shown above.\n\
          - turn latency: from the moment the update is queued in the fake (a waiting getUpdates wakes at once) to the arrival of the turn's last sendMessage; waiting for the e-mail is not part of any turn.\n\
          - CPU-ms per turn: utime+stime of the bot's process (/proc/<pid>/stat, {} ticks/s) over the measured window ÷ turns completed in it.\n\
-         - open loop: turns start on a fixed schedule whatever the replies do; * = the bot could not keep up (✗ overloaded: turns unanswered {:.0} s after the window, turns not started because {}+ were unanswered, or achieved < 90% of the rate); its percentiles are of the answered turns only.\n\
+         - open loop: turns start on a fixed schedule whatever the replies do; * = the bot could not keep up (✗ overloaded: turns unanswered {:.0} s after the window, turns not started because {} were unanswered, or achieved < 90% of the rate); its percentiles are of the answered turns only. ‡ = the rate is over 1.25× the bot's saturation throughput, so the window was cut to {:.0} s.\n\
          - peak RSS is the process's high-water mark over the whole run (VmHWM), read after opening the conversations (each did turns 1–3, leaving a recovery in progress).\n\
          - † = the seeded accounts ran out before the window ended; the window was cut there.\n",
         nproc(),
         plan.clk_tck,
         plan.grace_s,
-        "2×rate"
+        "more than max(closed-loop conversations, 2 s of saturation throughput)",
+        plan.overloaded_open_s,
     ));
     out
 }
 
-pub fn json(plan: &Plan, results: &[BotResult], wall_s: f64) -> anyhow::Result<String> {
+pub fn json(
+    plan: &Plan,
+    results: &[BotResult],
+    wall_s: f64,
+    software: &str,
+) -> anyhow::Result<String> {
     let v = serde_json::json!({
+        "software": software,
         "date": chrono::Local::now().to_rfc3339(),
         "nproc": nproc(),
         "cpu_model": cpu_model(),
