@@ -529,9 +529,14 @@ pub struct OpenLoop {
     /// The window was cut short because the rate is well above the bot's saturation
     /// throughput: it is overloaded by construction.
     pub shortened: bool,
+    /// Scheduled turns not started because the seeded accounts ran out (included in
+    /// `not_started`).
+    pub no_account: u64,
     /// Turns still unanswered when the grace period after the window ended.
     pub unanswered: u64,
     pub overloaded: bool,
+    /// Not run (quick mode): the bot was already overloaded at this lower rate.
+    pub not_run_overloaded_at: Option<u32>,
 }
 
 /// Idle conversations (ready for their next turn), shared by the open-loop phases.
@@ -582,6 +587,7 @@ pub async fn open_loop(
     let end = start + window;
     let mut started = 0u64;
     let mut not_started = 0u64;
+    let mut no_account = 0u64;
     for k in 0..total {
         let due = start + Duration::from_nanos(k * 1_000_000_000 / rate as u64);
         if due > Instant::now() {
@@ -594,6 +600,7 @@ pub async fn open_loop(
         let popped = pool.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         let Some(mut conv) = popped.or_else(|| ctx.new_conv()) else {
             not_started += 1;
+            no_account += 1;
             continue;
         };
         let turn = conv.next as u8;
@@ -659,8 +666,12 @@ pub async fn open_loop(
         latency: percentiles(latencies.iter().map(|(_, l)| *l).collect()),
         latency_by_turn: by_turn(&latencies),
         shortened: false,
+        no_account,
         unanswered,
-        overloaded: unanswered > 0 || not_started > 0 || achieved < 0.9 * rate as f64,
+        overloaded: unanswered > 0
+            || not_started > no_account
+            || achieved < 0.9 * rate as f64 && no_account == 0,
+        not_run_overloaded_at: None,
     }
 }
 

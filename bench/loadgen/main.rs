@@ -418,7 +418,18 @@ async fn load_phases(
     // shorter window.
     let pool = driver::new_pool();
     let cap = plan.conversations.max((2.0 * sat_tps) as usize);
+    let mut overloaded_at: Option<u32> = None;
     for &rate in &plan.rates {
+        if let (true, Some(at)) = (plan.quick, overloaded_at) {
+            // Quick mode: a higher rate than one the bot could not keep up with is not run.
+            r.open_loop.push(driver::OpenLoop {
+                rate,
+                overloaded: true,
+                not_run_overloaded_at: Some(at),
+                ..Default::default()
+            });
+            continue;
+        }
         let shortened = rate as f64 > 1.25 * sat_tps && plan.overloaded_open_s < plan.open_s;
         let window = if shortened {
             plan.overloaded_open_s
@@ -435,6 +446,9 @@ async fn load_phases(
         )
         .await;
         o.shortened = shortened;
+        if o.overloaded && overloaded_at.is_none() {
+            overloaded_at = Some(rate);
+        }
         progress(format!(
             "{title}: open loop {rate}/s: achieved {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms{}",
             o.achieved_per_s,

@@ -156,7 +156,7 @@ fn thousands(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -174,8 +174,12 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
             let r = a / b;
             if r >= 10.0 {
                 format!("{r:.1}×")
-            } else {
+            } else if r >= 0.1 || r == 0.0 {
                 format!("{r:.2}×")
+            } else {
+                // Two significant digits: 0.0071×.
+                let decimals = (-r.log10()).ceil() as usize + 1;
+                format!("{r:.decimals$}×")
             }
         }
         _ => "–".into(),
@@ -293,7 +297,11 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
             r.open_loop.iter().find(|o| o.rate == rate)
         }
         add(format!("open loop {rate}/s: achieved turns/s"), &|r| {
-            at(r, rate).map(|o| {
+            let o = at(r, rate)?;
+            if let Some(lower) = o.not_run_overloaded_at {
+                return Some((f64::NAN, format!("not run (✗ at {lower}/s)")));
+            }
+            Some(o).map(|o| {
                 let mark = match (o.overloaded, o.shortened) {
                     (false, _) => "",
                     (true, false) => " ✗ overloaded",
@@ -555,6 +563,13 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
         "more than max(closed-loop conversations, 2 s of saturation throughput)",
         plan.overloaded_open_s,
     ));
+    if plan.quick {
+        out.push_str(&format!(
+            "- quick mode runs no open-loop rate above one a bot could not keep up with (\"not run\"), \
+             and opens only the conversations it can in {:.0} s for the memory figure.\n",
+            plan.rss_time_limit_s
+        ));
+    }
     out
 }
 
