@@ -241,6 +241,13 @@ from = "SSPR <sspr@bedrijf.nl>"
                 c
             }
         };
+        // Nothing from the caller's environment may change the configuration or the logging.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SSPR_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env_remove("RUST_LOG");
         cmd.current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -420,20 +420,41 @@ pub async fn saturation(
     warmup: Duration,
     window: Duration,
 ) -> Saturation {
-    let t0 = Instant::now();
-    let m0 = t0 + warmup;
-    let m1 = m0 + window;
     let stop = Arc::new(AtomicBool::new(false));
     let ran_out: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    // First the conversations are spread evenly over the script (conversation k plays its first
+    // k mod 7 turns, unmeasured): otherwise a slow bot would spend the whole window on the
+    // first turns of its first conversations, a different mix of turns than a fast one.
+    let positioned = Arc::new(tokio::sync::Barrier::new(conversations + 1));
+    let (window_tx, window_rx) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
     let mut tasks = Vec::with_capacity(conversations);
-    for _ in 0..conversations {
+    for k in 0..conversations {
         let ctx = Arc::clone(&ctx);
         let stop = Arc::clone(&stop);
         let ran_out = Arc::clone(&ran_out);
+        let positioned = Arc::clone(&positioned);
+        let mut window_rx = window_rx.clone();
         tasks.push(tokio::spawn(async move {
+            let mut first = ctx.new_conv();
+            if let Some(conv) = &mut first {
+                while conv.next < k % TURNS {
+                    if let Err(e) = ctx.run_turn(conv).await {
+                        ctx.errors.count(&e);
+                        break;
+                    }
+                }
+                if conv.next < k % TURNS {
+                    ctx.end_conv(first.take().expect("some"));
+                }
+            }
+            positioned.wait().await;
+            let (m0, m1) = match window_rx.wait_for(Option::is_some).await {
+                Ok(w) => (*w).expect("some"),
+                Err(_) => return Vec::new(),
+            };
             let mut done_at: Vec<(Instant, u32, u8)> = Vec::new();
             'flows: while !stop.load(Ordering::Relaxed) {
-                let Some(mut conv) = ctx.new_conv() else {
+                let Some(mut conv) = first.take().or_else(|| ctx.new_conv()) else {
                     let mut r = ran_out.lock().unwrap_or_else(|e| e.into_inner());
                     r.get_or_insert_with(Instant::now);
                     break;
@@ -461,6 +482,11 @@ pub async fn saturation(
             done_at
         }));
     }
+    positioned.wait().await;
+    let t0 = Instant::now();
+    let m0 = t0 + warmup;
+    let m1 = m0 + window;
+    let _ = window_tx.send(Some((m0, m1)));
     tokio::time::sleep_until(m0.into()).await;
     let cpu0 = crate::bots::cpu_ticks(pid);
     let own0 = crate::bots::own_cpu_ticks();

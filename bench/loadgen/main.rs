@@ -104,7 +104,7 @@ fn plan(args: &Args) -> Plan {
         rss_conversations: args
             .rss_conversations
             .unwrap_or(if q { 2000 } else { 10_000 }),
-        rss_time_limit_s: if q { 6.0 } else { 120.0 },
+        rss_time_limit_s: if q { 5.0 } else { 120.0 },
         overloaded_open_s: if q { 2.0 } else { 5.0 },
         rss_concurrency: if q { 128 } else { 256 },
         cold_starts: args.cold_starts.unwrap_or(if q { 3 } else { 5 }),
@@ -348,10 +348,13 @@ async fn run_bot(
     }
     progress(format!("{title}: stopping"));
     bots::stop(&mut child, Duration::from_secs(5)).await;
-    r.stray_messages = fake
-        .stats
-        .stray_messages
-        .swap(0, std::sync::atomic::Ordering::Relaxed);
+    let take = |c: &std::sync::atomic::AtomicU64| c.swap(0, std::sync::atomic::Ordering::Relaxed);
+    r.stray_messages = take(&fake.stats.stray_messages);
+    r.api_requests = take(&fake.stats.requests);
+    r.bad_requests = take(&fake.stats.bad_requests);
+    r.unknown_methods = take(&fake.stats.unknown_methods);
+    take(&fake.stats.get_updates);
+    take(&fake.stats.send_message);
     outcome.map_err(with_log)
 }
 
@@ -369,7 +372,7 @@ async fn load_phases(
 
     // Calibration: how many sendMessages each turn takes, and that the flow works.
     progress(format!("{title}: calibrating"));
-    let cal = driver::calibrate(&ctx, Duration::from_millis(300))
+    let cal = driver::calibrate(&ctx, Duration::from_millis(250))
         .await
         .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
     r.turn_messages = Some(cal.counts);
@@ -389,7 +392,7 @@ async fn load_phases(
 
     // Saturation.
     progress(format!(
-        "{title}: closed loop, {} conversations, {:.0}+{:.0} s",
+        "{title}: closed loop, {} conversations (spread over the turns first), {:.0}+{:.0} s",
         plan.conversations, plan.warmup_s, plan.saturation_s
     ));
     let sat = driver::saturation(

@@ -102,6 +102,10 @@ pub struct BotResult {
     pub errors: Errors,
     pub flows_completed: u64,
     pub stray_messages: u64,
+    /// Bot API calls, and those the fake refused (bad parameters) or did not know.
+    pub api_requests: u64,
+    pub bad_requests: u64,
+    pub unknown_methods: u64,
     pub smtp_messages: u64,
     pub smtp_without_code: u64,
     pub exited: Option<String>,
@@ -126,6 +130,9 @@ impl BotResult {
             errors: Errors::default(),
             flows_completed: 0,
             stray_messages: 0,
+            api_requests: 0,
+            bad_requests: 0,
+            unknown_methods: 0,
             smtp_messages: 0,
             smtp_without_code: 0,
             exited: None,
@@ -303,7 +310,8 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
             }
             Some(o).map(|o| {
                 let mark = match (o.overloaded, o.shortened) {
-                    (false, _) => "",
+                    (false, false) => "",
+                    (false, true) => "‡",
                     (true, false) => " ✗ overloaded",
                     (true, true) => " ✗ overloaded‡",
                 };
@@ -445,6 +453,14 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
                     .map(num)
                     .unwrap_or("–".into()),
             ));
+            if r.bad_requests + r.unknown_methods > 0 {
+                line.push_str(&format!(
+                    "; Bot API calls the fake refused: {} bad, {} unknown methods (of {})",
+                    r.bad_requests,
+                    r.unknown_methods,
+                    thousands(r.api_requests as i64)
+                ));
+            }
             if let Some(first) = &r.errors.first {
                 line.push_str(&format!("; first error: {first}"));
             }
@@ -555,6 +571,7 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
          - turn latency: from the moment the update is queued in the fake (a waiting getUpdates wakes at once) to the arrival of the turn's last sendMessage; waiting for the e-mail is not part of any turn.\n\
          - CPU-ms per turn: utime+stime of the bot's process (/proc/<pid>/stat, {} ticks/s) over the measured window ÷ turns completed in it.\n\
          - open loop: turns start on a fixed schedule whatever the replies do; * = the bot could not keep up (✗ overloaded: turns unanswered {:.0} s after the window, turns not started because {} were unanswered, or achieved < 90% of the rate); its percentiles are of the answered turns only. ‡ = the rate is over 1.25× the bot's saturation throughput, so the window was cut to {:.0} s.\n\
+         - closed loop: the conversations are first spread evenly over the 7 turns (unmeasured), so every bot is measured on the same mix of turns.\n\
          - peak RSS is the process's high-water mark over the whole run (VmHWM), read after opening the conversations (each did turns 1–3, leaving a recovery in progress).\n\
          - † = the seeded accounts ran out before the window ended; the window was cut there.\n",
         nproc(),
