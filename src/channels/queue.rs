@@ -102,7 +102,9 @@ where
                     }
                 }
             };
-            handler.handle(item).await;
+            // Boxed: the turn's future is large (the whole turn, HTTP calls included) and would
+            // otherwise be part of every idle worker's state — memory per open chat, not per turn.
+            Box::pin(handler.handle(item)).await;
         }
     }
 }
