@@ -372,9 +372,13 @@ async fn load_phases(
 
     // Calibration: how many sendMessages each turn takes, and that the flow works.
     progress(format!("{title}: calibrating"));
-    let cal = driver::calibrate(&ctx, Duration::from_millis(250))
-        .await
-        .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
+    // (A bot that dies here ends the calibration at once; the load phases are bounded in time
+    // and checked between phases.)
+    let cal = tokio::select! {
+        cal = driver::calibrate(&ctx, Duration::from_millis(250)) => cal,
+        status = child.wait() => Err(format!("the bot exited ({status})")),
+    }
+    .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
     r.turn_messages = Some(cal.counts);
     r.transcript = Some(driver::transcript_text(&cal));
     progress(format!(
