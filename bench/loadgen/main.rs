@@ -120,8 +120,16 @@ fn progress(msg: impl AsRef<str>) {
     );
 }
 
+/// The 1, 5 and 15 minute load averages: other work on the machine distorts every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let wall = Instant::now();
+    let load_before = loadavg();
     smtp::self_check().context("SMTP sink self-check")?;
     let plan = plan(&args);
     let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -226,7 +234,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let wall_s = wall.elapsed().as_secs_f64();
-    let software = software(&env);
+    let software = format!(
+        "{}\nload average (1/5/15 min) at the start: {load_before}; at the end: {} (other \
+         processes on the machine distort every figure)",
+        software(&env),
+        loadavg()
+    );
     let text = report::render(&plan, &results, wall_s, &software);
     println!("{text}");
     if let Some(path) = &args.json {
@@ -372,9 +385,13 @@ async fn load_phases(
 
     // Calibration: how many sendMessages each turn takes, and that the flow works.
     progress(format!("{title}: calibrating"));
-    let cal = driver::calibrate(&ctx, Duration::from_millis(250))
-        .await
-        .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
+    // (A bot that dies here ends the calibration at once; the load phases are bounded in time
+    // and checked between phases.)
+    let cal = tokio::select! {
+        cal = driver::calibrate(&ctx, Duration::from_millis(250)) => cal,
+        status = child.wait() => Err(format!("the bot exited ({status})")),
+    }
+    .map_err(|e| anyhow::anyhow!("calibration failed: {e}"))?;
     r.turn_messages = Some(cal.counts);
     r.transcript = Some(driver::transcript_text(&cal));
     progress(format!(

@@ -225,7 +225,7 @@ pub fn render(plan: &Plan, results: &[BotResult], wall_s: f64, software: &str) -
     let mut out = String::new();
     let mode = if plan.quick { "quick" } else { "full" };
     out.push_str(&format!(
-        "\nsspr-bot benchmark — {}\n{software}\nmachine: {} cores ({}), {}\nmode: {mode}; closed loop {} conversations ({:.0} s warm-up + {:.0} s), open loop {:.0} s per rate, {} open conversations for memory, {} cold starts; wall time {:.0} s\n",
+        "\nsspr-bot benchmark — {}\n{software}\nmachine: {} cores ({}), {}\nmode: {mode}; closed loop {} conversations ({:.0} s warm-up + {:.0} s), open loop {:.0} s per rate, {} open conversations for memory, {} cold start(s); wall time {:.0} s\n",
         chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z"),
         nproc(),
         cpu_model(),
