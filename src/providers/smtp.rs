@@ -151,49 +151,40 @@ impl SmtpEmail {
             _ => anyhow::bail!("email.username and email.password go together"),
         };
         let timeout = Duration::from_secs(config.timeout_secs.max(1));
-        if config.tls != SmtpTls::Tls {
-            let tls = match config.tls {
-                SmtpTls::Starttls => {
-                    Some(TlsParameters::new(host.to_string()).with_context(|| {
-                        format!("email.smtp_host {host:?}: cannot set up STARTTLS")
-                    })?)
-                }
-                _ => None,
-            };
-            return Ok(Self {
-                transport: None,
-                direct: Some(Direct {
+        // Plain and STARTTLS: our own connections (see `Direct`); implicit TLS: lettre's pool.
+        let (transport, direct) = match config.tls {
+            SmtpTls::None | SmtpTls::Starttls => {
+                let tls = match config.tls {
+                    SmtpTls::Starttls => {
+                        Some(TlsParameters::new(host.to_string()).with_context(|| {
+                            format!("email.smtp_host {host:?}: cannot set up STARTTLS")
+                        })?)
+                    }
+                    _ => None,
+                };
+                let direct = Direct {
                     host: host.to_string(),
                     port: config.smtp_port,
                     tls,
                     credentials,
                     hello: ClientId::default(),
                     idle: std::sync::Mutex::new(Vec::new()),
-                }),
-                from,
-                l10n,
-                timeout,
-                code_minutes: Rules::default().code_ttl_secs / 60,
-                password: config.password.clone(),
-                host: host.to_string(),
-                port: config.smtp_port,
-            });
-        }
-        type Smtp = AsyncSmtpTransport<Tokio1Executor>;
-        let builder = match config.tls {
-            SmtpTls::None => Smtp::builder_dangerous(host),
-            SmtpTls::Starttls => Smtp::starttls_relay(host)
-                .with_context(|| format!("email.smtp_host {host:?}: cannot set up STARTTLS"))?,
-            SmtpTls::Tls => Smtp::relay(host)
-                .with_context(|| format!("email.smtp_host {host:?}: cannot set up TLS"))?,
+                };
+                (None, Some(direct))
+            }
+            SmtpTls::Tls => {
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                    .with_context(|| format!("email.smtp_host {host:?}: cannot set up TLS"))?;
+                let mut builder = builder.port(config.smtp_port).timeout(Some(timeout));
+                if let Some(credentials) = credentials {
+                    builder = builder.credentials(credentials);
+                }
+                (Some(builder.build()), None)
+            }
         };
-        let mut builder = builder.port(config.smtp_port).timeout(Some(timeout));
-        if let Some(credentials) = credentials {
-            builder = builder.credentials(credentials);
-        }
         Ok(Self {
-            transport: Some(builder.build()),
-            direct: None,
+            transport,
+            direct,
             from,
             l10n,
             timeout,
