@@ -315,15 +315,6 @@ impl Core {
         }))
     }
 
-    /// Whether the conversation's next message is a secret (the channel deletes or hides it).
-    pub async fn expects_secret(&self, chat: &ChatRef) -> anyhow::Result<bool> {
-        Ok(self
-            .store
-            .load_conversation(&chat.conversation)
-            .await?
-            .is_some_and(|c| c.state.expects_secret()))
-    }
-
     /// A conversation that does not exist yet starts in `lang` (the platform's locale); an
     /// existing one keeps the language it has.
     pub async fn start_language(&self, chat: &ChatRef, lang: Lang) -> anyhow::Result<()> {

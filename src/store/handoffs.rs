@@ -278,13 +278,7 @@ impl Store {
 
     /// Methods of `account` suspended after a recovery without the phone.
     pub async fn suspended_methods(&self, account: &str) -> anyhow::Result<Vec<String>> {
-        let list: Option<Option<String>> =
-            on_db!(&self.db, p => sqlx::query_scalar("SELECT suspended FROM registrations WHERE account = $1")
-                .bind(account)
-                .fetch_optional(p)
-                .await)
-                .context("loading suspended methods")?;
-        Ok(super::split_ids(&list.flatten().unwrap_or_default()))
+        Ok(self.registration_with_suspended(account).await?.1)
     }
 
     pub async fn set_suspended_methods(

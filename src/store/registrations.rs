@@ -16,13 +16,7 @@ pub struct Registration {
 
 impl Store {
     pub async fn registration(&self, account: &str) -> anyhow::Result<Option<Registration>> {
-        on_db!(&self.db, p => sqlx::query_as(
-            "SELECT account, alternate_email, mobile, totp_secret, push_device FROM registrations WHERE account = $1",
-        )
-        .bind(account)
-        .fetch_optional(p)
-        .await)
-        .context("loading registration")
+        Ok(self.registration_with_suspended(account).await?.0)
     }
 
     /// [`Self::registration`] and [`Self::suspended_methods`] in one read (every recovery turn
