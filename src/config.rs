@@ -39,6 +39,8 @@ pub struct Config {
     pub telegram: Option<TelegramConfig>,
     /// Microsoft Teams: a Bot Framework bot whose messaging endpoint is `/api/teams/messages`.
     pub teams: Option<TeamsConfig>,
+    /// Discord: a bot that helps in direct messages (gateway) and answers through the REST API.
+    pub discord: Option<DiscordConfig>,
     /// E-mail codes and notices over SMTP (unless `providers.outbox` is set).
     pub email: Option<EmailConfig>,
     /// SMS codes through Twilio or Bird (unless `providers.outbox` is set).
@@ -490,6 +492,9 @@ pub struct HelpdeskConfig {
     pub telegram_chat_id: Option<i64>,
     /// A Teams Workflows webhook URL posting cards to the helpdesk's channel.
     pub teams_workflow_url: Option<String>,
+    /// The helpdesk's Discord channel (a text channel in the company's server; needs
+    /// `[discord]`): cards with the agents' buttons, and the users' messages.
+    pub discord_channel_id: Option<u64>,
     /// A handoff nobody claims within this many minutes ends with the phone number.
     #[serde(default = "default_claim_timeout")]
     pub claim_timeout_minutes: i64,
@@ -556,6 +561,22 @@ fn default_openid_metadata_url() -> String {
 
 fn default_teams_token_url() -> String {
     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The bot's token (Developer Portal → the application → Bot).
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    /// The REST API's base (`https://discord.com`); the gateway's address is asked from it.
+    /// Tests point it at a local fake.
+    #[serde(default = "default_discord_api")]
+    pub api_url: String,
+}
+
+fn default_discord_api() -> String {
+    "https://discord.com".into()
 }
 
 fn default_telegram_api() -> String {
@@ -723,6 +744,9 @@ impl Config {
                 &t.app_password_file,
                 "teams.app_password",
             )?;
+        }
+        if let Some(d) = &mut self.discord {
+            resolve(&mut d.token, &d.token_file, "discord.token")?;
         }
         if let Some(t) = &mut self.telegram {
             resolve(&mut t.token, &t.token_file, "telegram.token")?;
@@ -972,14 +996,22 @@ impl Config {
             if h.phone.trim().is_empty() {
                 return Err(invalid("helpdesk.phone", "must not be empty"));
             }
-            if let Some(a) = h
-                .agents
-                .iter()
-                .find(|a| !(a.starts_with("telegram:") || a.starts_with("teams:")))
-            {
+            if let Some(a) = h.agents.iter().find(|a| {
+                !(a.starts_with("telegram:")
+                    || a.starts_with("teams:")
+                    || a.starts_with("discord:"))
+            }) {
                 return Err(invalid(
                     "helpdesk.agents",
-                    &format!("{a:?}: use \"telegram:<user id>\" or \"teams:<aad object id>\""),
+                    &format!(
+                        "{a:?}: use \"telegram:<user id>\", \"teams:<aad object id>\" or \"discord:<user id>\""
+                    ),
+                ));
+            }
+            if h.discord_channel_id.is_some() && self.discord.is_none() {
+                return Err(invalid(
+                    "helpdesk.discord_channel_id",
+                    "needs [discord] (the bot posts to the channel)",
                 ));
             }
             if h.telegram_chat_id.is_some() && self.telegram.is_none() {
@@ -1040,6 +1072,15 @@ impl Config {
                     ));
                 }
                 None => {}
+            }
+        }
+        if let Some(d) = &self.discord {
+            match &d.token {
+                Some(tok) if !tok.expose().trim().is_empty() => {}
+                _ => return Err(invalid("discord.token", "required (or discord.token_file)")),
+            }
+            if !(d.api_url.starts_with("https://") || d.api_url.starts_with("http://")) {
+                return Err(invalid("discord.api_url", "must be an http(s) URL"));
             }
         }
         if let Some(t) = &self.telegram {

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::channels::discord::Discord;
 use crate::channels::teams::auth::BotAuth;
 use crate::channels::teams::{connector, Teams};
 use crate::channels::telegram::Telegram;
@@ -69,7 +70,35 @@ pub async fn serve(
         }
         telegram = Some(tg);
     }
-    // The helpdesk's desks: the Telegram group (where agents act) first, then the Teams channel.
+    let mut discord = None;
+    let mut gateway = None;
+    if let Some(dc) = &config.discord {
+        let token = dc.token.as_ref().context("discord.token")?;
+        let d = Discord::new(
+            token.expose(),
+            &dc.api_url,
+            Arc::clone(&app.core),
+            Arc::clone(&app.localizer),
+            shutdown.clone(),
+        )?;
+        let name = d.check().await?;
+        app.core.register_outbound("discord", d.clone());
+        tracing::info!(bot = %name, "discord: connecting to the gateway");
+        // serenity reconnects by itself; it gives up only on what a reconnect can't fix (a
+        // revoked token, intents not allowed): then the whole service stops, so that the
+        // supervisor's restart and alerting see it.
+        let (run, stop) = (Arc::clone(&d), shutdown.clone());
+        gateway = Some(tokio::spawn(async move {
+            let result = run.run_gateway().await;
+            if result.is_err() {
+                stop.cancel();
+            }
+            result
+        }));
+        discord = Some(d);
+    }
+    // The helpdesk's desks: the Telegram group and the Discord channel (where agents act), then
+    // the Teams channel.
     if let Some(hc) = &config.helpdesk {
         let mut helpdesk = crate::app::helpdesk_from_config(config)?;
         if let (Some(chat_id), Some(tg)) = (hc.telegram_chat_id, &telegram) {
@@ -77,6 +106,12 @@ pub async fn serve(
                 tg.helpdesk_desk(chat_id, crate::dialogue::Lang::Nl),
             ));
             tracing::info!(chat_id, "helpdesk: Telegram group");
+        }
+        if let (Some(channel_id), Some(d)) = (hc.discord_channel_id, &discord) {
+            helpdesk.desks.push(Arc::new(
+                d.helpdesk_desk(channel_id, crate::dialogue::Lang::Nl),
+            ));
+            tracing::info!(channel_id, "helpdesk: Discord channel");
         }
         if let Some(url) = &hc.teams_workflow_url {
             helpdesk.desks.push(Arc::new(
@@ -106,7 +141,7 @@ pub async fn serve(
         );
         teams = Some(t);
     }
-    if config.telegram.is_none() && config.teams.is_none() {
+    if config.telegram.is_none() && config.teams.is_none() && config.discord.is_none() {
         tracing::warn!("no chat channel is configured: only the HTTP endpoints are served");
     }
     // Late results are taken once every channel that delivers them is registered.
@@ -169,8 +204,17 @@ pub async fn serve(
             Err(e) => tracing::error!(error = %e, "telegram polling task failed"),
         }
     }
+    if let Some(task) = gateway {
+        match task.await {
+            Ok(result) => result?,
+            Err(e) => tracing::error!(error = %e, "discord gateway task failed"),
+        }
+    }
     if let Some(tg) = telegram {
         tg.drain().await;
+    }
+    if let Some(d) = discord {
+        d.drain().await;
     }
     if let Some(t) = teams {
         t.drain().await;

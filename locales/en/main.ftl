@@ -177,6 +177,20 @@ teams-submit = Send
 teams-card-used = Chosen: { $choice }
 teams-card-sent = Sent.
 
+## Discord
+discord-dm-only = I only help in a direct message. Click my name and choose ‘Message’ to send me a direct message.
+discord-secret-button = 🔒 Enter privately
+discord-secret-note = Tap ‘Enter privately’ and type it in the window that opens: that way it is not left in the chat.
+discord-secret-in-modal = For your safety I did not use that message: tap ‘Enter privately’ and type it in the window instead, where it is not left in the chat. Please delete the message you just typed (I cannot do that for you).
+discord-modal-title = Enter privately
+discord-modal-label = Your answer
+discord-already-used = This button has already been used.
+discord-form-stale = This window belongs to an earlier question; I did not use it.
+hd-discord-card-hint = Write to the user with ‘Message the user’ (or reply to this message and mention me); your message goes to the user's chat.
+hd-discord-button-message = 💬 Message the user
+hd-discord-modal-title = Message to the user
+hd-discord-modal-label = Message
+
 ## SMS (the text message itself: short, GSM-7, no emoji)
 sms-code-text = Your password reset verification code: { $code }. Valid for { $minutes } minutes. Do not share this code with anyone.
 
@@ -351,6 +365,7 @@ hd-language = { $lang ->
 hd-platform = { $platform ->
         [telegram] Telegram
         [teams] Microsoft Teams
+        [discord] Discord
         [console] console
        *[other] { $platform }
     }

@@ -177,6 +177,20 @@ teams-submit = Versturen
 teams-card-used = Gekozen: { $choice }
 teams-card-sent = Verstuurd.
 
+## Discord
+discord-dm-only = Ik help alleen in een privébericht. Klik op mijn naam en kies ‘Bericht’ om me een direct bericht te sturen.
+discord-secret-button = 🔒 Privé invoeren
+discord-secret-note = Tik op ‘Privé invoeren’ en typ het in het venster dat opent: zo komt het niet in de chat te staan.
+discord-secret-in-modal = Voor je veiligheid heb ik dat bericht niet gebruikt: tik op ‘Privé invoeren’ en typ het in het venster, waar het niet in de chat blijft staan. Verwijder het bericht dat je net typte (dat kan ik niet voor je doen).
+discord-modal-title = Privé invoeren
+discord-modal-label = Je antwoord
+discord-already-used = Deze knop is al gebruikt.
+discord-form-stale = Dit venster hoort bij een eerdere vraag; ik heb het niet gebruikt.
+hd-discord-card-hint = Schrijf de gebruiker met ‘Bericht aan gebruiker’ (of beantwoord dit bericht en noem mij); je bericht komt in de chat van de gebruiker.
+hd-discord-button-message = 💬 Bericht aan gebruiker
+hd-discord-modal-title = Bericht aan de gebruiker
+hd-discord-modal-label = Bericht
+
 ## SMS (de tekst van het bericht zelf: kort, GSM-7, geen emoji)
 sms-code-text = Je verificatiecode voor wachtwoordherstel: { $code }. Geldig { $minutes } minuten. Deel deze code met niemand.
 
@@ -351,6 +365,7 @@ hd-language = { $lang ->
 hd-platform = { $platform ->
         [telegram] Telegram
         [teams] Microsoft Teams
+        [discord] Discord
         [console] console
        *[other] { $platform }
     }

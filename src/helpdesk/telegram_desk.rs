@@ -21,6 +21,7 @@
 //! password; no message body is ever logged.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -63,33 +64,49 @@ pub fn default_time_zone() -> Tz {
 /// id, so that an agent's reply to any of them reaches the right handoff. In memory and bounded
 /// (a restart forgets it: see the module docs). Shared by the desk, which sends the messages,
 /// and the Telegram channel, which reads the agents' replies.
-#[derive(Default)]
-pub struct HandoffThreads {
-    inner: Mutex<Threads>,
+/// Message ids of the cards and relayed messages in a helpdesk group or channel, mapped to their
+/// handoff id, so that an agent's reply to any of them reaches the right handoff. In memory and
+/// bounded (a restart forgets it: see the module docs). Shared by the desk, which sends the
+/// messages, and the channel, which reads the agents' replies. `K` is the platform's message id
+/// (Telegram: `i32`; Discord: a `u64` snowflake).
+pub struct HandoffThreads<K = i32> {
+    inner: Mutex<Threads<K>>,
 }
 
-#[derive(Default)]
-struct Threads {
+struct Threads<K> {
     /// Group message id → handoff id.
-    by_message: HashMap<i32, String>,
+    by_message: HashMap<K, String>,
     /// Handoff id → its card's message id.
-    cards: HashMap<String, i32>,
+    cards: HashMap<String, K>,
     /// Message ids in the order they were remembered, to forget the oldest.
-    order: VecDeque<i32>,
+    order: VecDeque<K>,
 }
 
-impl HandoffThreads {
+impl<K> Default for HandoffThreads<K> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Threads {
+                by_message: HashMap::new(),
+                cards: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash> HandoffThreads<K> {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Threads> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Threads<K>> {
         // The map is only ever read or replaced whole per entry: a poisoned lock holds
         // consistent data.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remember(&self, message_id: i32, handoff_id: &str, is_card: bool) {
+    /// Remembers that `message_id` (a card when `is_card`) belongs to handoff `handoff_id`.
+    pub fn remember(&self, message_id: K, handoff_id: &str, is_card: bool) {
         let mut t = self.lock();
         if t.by_message
             .insert(message_id, handoff_id.to_string())
@@ -113,12 +130,12 @@ impl HandoffThreads {
     }
 
     /// The handoff a card or relayed message belongs to, if this process sent it.
-    pub fn handoff_of(&self, message_id: i32) -> Option<String> {
+    pub fn handoff_of(&self, message_id: K) -> Option<String> {
         self.lock().by_message.get(&message_id).cloned()
     }
 
     /// The message id of a handoff's card, if this process posted it.
-    pub fn card_of(&self, handoff_id: &str) -> Option<i32> {
+    pub fn card_of(&self, handoff_id: &str) -> Option<K> {
         self.lock().cards.get(handoff_id).copied()
     }
 }

@@ -134,13 +134,13 @@ impl Member {
 }
 
 /// A multipart part that carried a file.
-struct Upload {
-    file_name: Option<String>,
-    bytes: Vec<u8>,
+pub(crate) struct Upload {
+    pub(crate) file_name: Option<String>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The files of one call, by multipart part name.
-type Uploads = HashMap<String, Upload>;
+pub(crate) type Uploads = HashMap<String, Upload>;
 
 pub struct FakeTelegram {
     /// Base URL for teloxide's `set_api_url`, e.g. `http://127.0.0.1:PORT`.
@@ -776,7 +776,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn parse_multipart(
+pub(crate) fn parse_multipart(
     body: &[u8],
     boundary: &str,
     into: &mut Map<String, Value>,
