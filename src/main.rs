@@ -135,9 +135,19 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
     Lang::parse(s).ok_or_else(|| format!("unknown language {s:?}: use nl or en"))
 }
 
-/// Logs go to stderr; `RUST_LOG` wins over the configured level.
+/// Libraries that log what goes over the wire at debug or trace level: a Discord gateway frame
+/// holds what a user typed, and a handshake the bot token. Never more than `info` from them,
+/// whatever `RUST_LOG` says.
+const WIRE_LOGGERS: &[&str] = &["tungstenite", "tokio_tungstenite", "serenity"];
+
+/// Logs go to stderr; `RUST_LOG` wins over the configured level (except [`WIRE_LOGGERS`]).
 fn init_logging(level: &str, json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    for target in WIRE_LOGGERS {
+        if let Ok(cap) = format!("{target}=info").parse() {
+            filter = filter.add_directive(cap);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -189,3 +189,135 @@ fn an_unreachable_telegram_stops_serve_without_printing_the_token() {
         "the bot token leaked into the output:\n{err}"
     );
 }
+
+const DISCORD_TOKEN: &str = "MTIz.serve-discord-token.xyz";
+
+#[tokio::test]
+async fn serve_runs_discord_with_its_helpdesk_channel_until_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = crate::fake_discord::FakeDiscord::start(DISCORD_TOKEN).await;
+    let (user, dm) = fake.dm_user("jan");
+    let desk = fake.server_channel();
+    let mut text = config_text(dir.path(), "127.0.0.1:0", None);
+    text.push_str(&format!(
+        "[helpdesk]\nagents = [\"discord:42\"]\ndiscord_channel_id = {desk}\n\
+         [discord]\ntoken = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+        fake.api_url
+    ));
+    let config = Config::parse(Path::new("test.toml"), &text, Vec::new()).unwrap();
+    let app = App::from_config(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { sspr_bot::server::serve(app, &config, listener, shutdown).await })
+    };
+    fake.wait_ready(Duration::from_secs(10)).await;
+    fake.dm(user, "hoi");
+    assert!(fake.wait_sent(dm, 1, Duration::from_secs(10)).await);
+    assert!(fake.sent_in(dm)[0].content.contains("Wat is je loginnaam?"));
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve stops after shutdown")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_discord_token_stops_serve_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fake knows another token: GET /users/@me answers 401.
+    let fake = crate::fake_discord::FakeDiscord::start("the-right-token").await;
+    let config = dir.path().join("sspr.toml");
+    let mut text = config_text(dir.path(), "127.0.0.1:0", None);
+    text.push_str(&format!(
+        "[discord]\ntoken = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+        fake.api_url
+    ));
+    std::fs::write(&config, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is discord.token right?") && err.contains("HTTP 401"),
+        "{err}"
+    );
+    let all = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !all.contains("serve-discord-token"),
+        "the bot token leaked into the output:\n{all}"
+    );
+}
+
+#[tokio::test]
+async fn discords_gateway_session_logs_no_token_or_message_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = crate::fake_discord::FakeDiscord::start(DISCORD_TOKEN).await;
+    let (user, dm) = fake.dm_user("jan");
+    let config = dir.path().join("sspr.toml");
+    let mut text = config_text(dir.path(), "127.0.0.1:0", None);
+    text.push_str(&format!(
+        "[discord]\ntoken = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+        fake.api_url
+    ));
+    std::fs::write(&config, text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sspr-bot"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace,tungstenite=trace,serenity=trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Read both pipes as the process writes (trace logging fills a pipe's buffer fast).
+    let read = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text).await;
+            }
+            text
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    fake.wait_ready(Duration::from_secs(20)).await;
+    fake.dm(user, "secret-looking-text-4711");
+    assert!(fake.wait_sent(dm, 1, Duration::from_secs(10)).await);
+    let pid = child.id().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("serve stops on SIGTERM")
+        .unwrap();
+    let out = (
+        status,
+        format!("{}{}", stdout.await.unwrap(), stderr.await.unwrap()),
+    );
+    assert!(out.0.success(), "{}", out.1);
+    assert!(
+        !out.1.contains("serve-discord-token"),
+        "the token was logged:\n{}",
+        out.1
+    );
+    assert!(
+        !out.1.contains("secret-looking-text-4711"),
+        "message text was logged:\n{}",
+        out.1
+    );
+}
