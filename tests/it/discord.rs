@@ -410,6 +410,87 @@ async fn rate_limits_are_waited_out() {
 }
 
 #[tokio::test]
+async fn an_emptied_bucket_holds_the_next_message_until_it_resets() {
+    let r = rig().await;
+    let f = &r.fake;
+    r.say("hoi").await;
+    // The answer to the login name empties the DM's bucket for a second; the next message on
+    // that route waits for the reset instead of running into a 429.
+    f.exhaust_next("/messages", 1.0);
+    r.say(JAN).await;
+    r.press("reason:forgot").await;
+    let emptied = f.exhausted();
+    assert_eq!(emptied.len(), 1, "{emptied:?}");
+    let (_, at, next) = &emptied[0];
+    let waited = next.expect("a later message") - *at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "sent after {waited:?}"
+    );
+    assert!(f.rate_limited().is_empty(), "no 429 was needed");
+    assert_clean(f, &[]);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried() {
+    let r = rig().await;
+    let f = &r.fake;
+    f.fail_next("/messages", 502);
+    let m = r.say("hoi").await;
+    assert_eq!(m.len(), 1, "sent once, after the retry: {m:#?}");
+    assert!(text(&m).contains("Wat is je loginnaam?"));
+    r.stop().await;
+}
+
+const OTPAUTH: &str = "otpauth://totp/Voorbeeld%20BV:j.k.devries%40bedrijf.nl?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Voorbeeld%20BV";
+
+#[tokio::test]
+async fn a_qr_code_goes_as_a_spoilered_image_before_its_text_and_is_deleted_later() {
+    use sspr_bot::dialogue::{QrCode, Reply, Text};
+    use sspr_bot::recovery::{ChatRef, Outbound, TurnOutput};
+    let r = rig().await;
+    let f = &r.fake;
+    r.discord.set_qr_lifetime(Duration::from_millis(800));
+    let reply = Reply {
+        qr: Some(QrCode(OTPAUTH.to_string())),
+        ..Reply::text(Text::new("console-error"))
+    };
+    let chat = ChatRef::new(
+        format!("discord:{}", r.dm),
+        format!("discord:user:{}", r.user),
+    );
+    r.discord
+        .deliver(
+            &chat,
+            TurnOutput {
+                lang: Lang::Nl,
+                replies: vec![reply],
+                expects_secret: false,
+            },
+        )
+        .await;
+    let sent = f.sent_in(r.dm);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    let (image, text_msg) = (&sent[0], &sent[1]);
+    assert_eq!(image.files.len(), 1);
+    assert_eq!(image.files[0].0, "SPOILER_qr.png", "hidden until tapped");
+    assert_eq!(crate::telegram::scan(&image.files[0].1), OTPAUTH);
+    assert!(
+        !text_msg.content.contains("secret="),
+        "the URI is not repeated as text"
+    );
+    assert!(
+        f.wait_for(WAIT, |f| f.message(image.id).unwrap().deleted)
+            .await,
+        "the QR code image is deleted after its lifetime"
+    );
+    assert!(!f.message(text_msg.id).unwrap().deleted, "only the image");
+    assert_clean(f, &[]);
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_user_who_closed_their_dms_ends_the_conversation_quietly() {
     let r = rig().await;
     let f = &r.fake;

@@ -135,6 +135,13 @@ struct St {
     rate_limited: Vec<(String, Instant, Option<Instant>)>,
     /// Every REST request: method and path (never bodies).
     requests: Vec<String>,
+    /// The next matching request fails with this status.
+    fail: Option<(String, u16)>,
+    /// The next matching message create succeeds with `X-RateLimit-Remaining: 0` and this
+    /// `X-RateLimit-Reset-After`.
+    exhaust: Option<(String, f64)>,
+    /// (path, when the bucket was emptied, when the next request on it came).
+    exhausted: Vec<(String, Instant, Option<Instant>)>,
 }
 
 struct Shared {
@@ -266,6 +273,21 @@ impl FakeDiscord {
     /// The next request whose path contains `path_part` gets a 429 asking to wait `secs`.
     pub fn rate_limit_next(&self, path_part: &str, secs: f64) {
         self.lock().rate_limit = Some((path_part.to_string(), secs));
+    }
+
+    /// The next request whose path contains `path_part` fails with `status` (a 5xx: Discord
+    /// had trouble).
+    pub fn fail_next(&self, path_part: &str, status: u16) {
+        self.lock().fail = Some((path_part.to_string(), status));
+    }
+
+    /// The next message create whose path contains `path_part` empties its bucket for `secs`.
+    pub fn exhaust_next(&self, path_part: &str, secs: f64) {
+        self.lock().exhaust = Some((path_part.to_string(), secs));
+    }
+
+    pub fn exhausted(&self) -> Vec<(String, Instant, Option<Instant>)> {
+        self.lock().exhausted.clone()
     }
 
     pub fn rate_limited(&self) -> Vec<(String, Instant, Option<Instant>)> {
@@ -721,9 +743,16 @@ fn gate(shared: &Shared, headers: &HeaderMap, what: &str, needs_auth: bool) -> O
         }
     }
     let now = Instant::now();
-    for entry in st.rate_limited.iter_mut() {
+    let st = &mut *st;
+    for entry in st.rate_limited.iter_mut().chain(st.exhausted.iter_mut()) {
         if entry.0 == what && entry.2.is_none() {
             entry.2 = Some(now);
+        }
+    }
+    if let Some((part, status)) = st.fail.clone() {
+        if what.contains(&part) {
+            st.fail = None;
+            return Some(error(status, 0, "Internal Server Error"));
         }
     }
     if let Some((part, secs)) = st.rate_limit.clone() {
@@ -1010,9 +1039,31 @@ async fn create_message(
         deleted: false,
         json: json.clone(),
     });
+    let exhaust = match st.exhaust.clone() {
+        Some((part, secs)) if what.contains(&part) => {
+            st.exhaust = None;
+            st.exhausted.push((what.clone(), Instant::now(), None));
+            Some(secs)
+        }
+        _ => None,
+    };
     drop(st);
     shared.changed.notify_waiters();
-    ok_json(json)
+    let mut response = ok_json(json);
+    if let Some(secs) = exhaust {
+        let h = response.headers_mut();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("5"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert(
+            "x-ratelimit-reset-after",
+            HeaderValue::from_str(&format!("{secs}")).unwrap(),
+        );
+        h.insert(
+            "x-ratelimit-bucket",
+            HeaderValue::from_static("fake-bucket"),
+        );
+    }
+    response
 }
 
 async fn edit_message(

@@ -445,7 +445,7 @@ async fn deliver_qr(r: &Rig) {
 }
 
 /// What a phone camera reads in a PNG.
-fn scan(png_bytes: &[u8]) -> String {
+pub(crate) fn scan(png_bytes: &[u8]) -> String {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().unwrap();
