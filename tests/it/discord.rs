@@ -305,6 +305,36 @@ async fn repeated_message_and_interaction_ids_are_processed_once() {
 }
 
 #[tokio::test]
+async fn two_sessions_on_one_database_handle_each_event_once() {
+    // Two processes with one bot token each hold a gateway session and get every event (as two
+    // replicas would); the shared database lets one of them take each.
+    let r = rig().await;
+    let f = &r.fake;
+    let second = Discord::new(
+        TOKEN,
+        &f.api_url,
+        Arc::clone(&r.t.app.core),
+        Arc::clone(&r.t.app.localizer),
+        r.shutdown.clone(),
+    )
+    .unwrap();
+    second.check().await.unwrap();
+    let gateway = tokio::spawn(Arc::clone(&second).run_gateway());
+    f.wait_sessions(2, WAIT).await;
+    let m = r.say("hoi").await;
+    assert_eq!(m.len(), 1, "{m:#?}");
+    let m = r.say(JAN).await;
+    assert_eq!(m.len(), 1, "{m:#?}");
+    let (pressed, m) = r.press("reason:forgot").await;
+    assert_eq!(m.len(), 1, "one turn for the press: {m:#?}");
+    // Acknowledged once: a second answer would have been refused (40060) and recorded.
+    assert_clean(f, &[pressed]);
+    r.shutdown.cancel();
+    gateway.await.unwrap().unwrap();
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_second_press_on_a_used_message_is_told_it_was_used() {
     let r = rig().await;
     let f = &r.fake;

@@ -127,7 +127,9 @@ struct St {
     enabled_privileged: u64,
     intents: Option<u64>,
     identify_count: usize,
-    gateway: Option<mpsc::UnboundedSender<Value>>,
+    /// Every identified gateway session; Discord sends each event to all sessions of a bot
+    /// (two processes with one token both get everything).
+    sessions: Vec<mpsc::UnboundedSender<Value>>,
     last_dispatch: Option<Value>,
     violations: Vec<String>,
     rate_limit: Option<(String, f64)>,
@@ -329,12 +331,17 @@ impl FakeDiscord {
         self.lock().interactions.get(&id).cloned()
     }
 
-    /// Waits until the gateway session is identified (READY sent).
+    /// Waits until a gateway session is identified (READY sent).
     pub async fn wait_ready(&self, within: Duration) {
+        self.wait_sessions(1, within).await;
+    }
+
+    /// Waits until `n` gateway sessions are identified.
+    pub async fn wait_sessions(&self, n: usize, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             let notified = self.shared.changed.notified();
-            if self.lock().gateway.is_some() {
+            if self.lock().sessions.len() >= n {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -379,8 +386,8 @@ impl FakeDiscord {
         st.seq += 1;
         let event = json!({"op": 0, "t": t, "s": st.seq, "d": d});
         st.last_dispatch = Some(event.clone());
-        let tx = st.gateway.as_ref().expect("gateway connected (wait_ready)");
-        tx.send(event).expect("gateway connection open");
+        assert!(!st.sessions.is_empty(), "gateway connected (wait_ready)");
+        st.sessions.retain(|tx| tx.send(event.clone()).is_ok());
     }
 
     /// The gateway sends the last event again (a resumed session replaying it).
@@ -389,7 +396,7 @@ impl FakeDiscord {
         let mut event = st.last_dispatch.clone().expect("an event was sent");
         st.seq += 1;
         event["s"] = json!(st.seq);
-        st.gateway.as_ref().unwrap().send(event).unwrap();
+        st.sessions.retain(|tx| tx.send(event.clone()).is_ok());
     }
 
     fn store_user_message(
@@ -692,7 +699,7 @@ async fn gateway_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) 
                             }})
                         };
                         if ws.send(WsMessage::Text(ready.to_string())).await.is_err() { return; }
-                        shared.lock().gateway = Some(tx.clone());
+                        shared.lock().sessions.push(tx.clone());
                         shared.changed.notify_waiters();
                     }
                     _ => {}
