@@ -1306,6 +1306,53 @@ mod tests {
     }
 
     #[test]
+    fn discord_keys_are_read_and_checked() {
+        let base = "[providers]\noutbox = \"o.jsonl\"\n";
+        let c = parse(
+            &format!(
+                "{base}[helpdesk]\nagents = [\"discord:1122\", \"telegram:7\"]\ndiscord_channel_id = 998877665544332211\n[discord]\ntoken = \"abc.def\"\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        let d = c.discord.unwrap();
+        assert_eq!(d.token.unwrap().expose(), "abc.def");
+        assert_eq!(d.api_url, "https://discord.com");
+        assert_eq!(
+            c.helpdesk.unwrap().discord_channel_id,
+            Some(998_877_665_544_332_211)
+        );
+        let from_env = parse(
+            &format!("{base}[discord]\napi_url = \"http://127.0.0.1:9\"\n"),
+            &[("SSPR_DISCORD__TOKEN", "from.env")],
+        )
+        .unwrap();
+        assert_eq!(
+            from_env.discord.unwrap().token.unwrap().expose(),
+            "from.env"
+        );
+        let msg = parse(&format!("{base}[discord]\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("discord.token"), "{msg}");
+        let msg = parse(
+            &format!("{base}[discord]\ntoken = \"a\"\napi_url = \"discord.com\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.starts_with("discord.api_url"), "{msg}");
+        let msg = parse(&format!("{base}[helpdesk]\ndiscord_channel_id = 5\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("helpdesk.discord_channel_id"), "{msg}");
+        let msg = parse(&format!("{base}[helpdesk]\nagents = [\"slack:1\"]\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("discord:<user id>"), "{msg}");
+    }
+
+    #[test]
     fn missing_pieces_are_named() {
         let base = "[providers]\noutbox = \"o.jsonl\"\n";
         let msg = parse(&format!("{base}[telegram]\n"), &[])

@@ -421,6 +421,38 @@ async fn a_modal_submitted_after_the_conversation_moved_on_is_not_used() {
 }
 
 #[tokio::test]
+async fn an_older_prompts_button_opens_no_modal() {
+    let r = rig().await;
+    let f = &r.fake;
+    to_password_prompt(&r).await;
+    let older = newest_with(&f.sent_in(r.dm), SECRET_ID);
+    // The user starts over and reaches the password prompt again; the old prompt's button is
+    // still enabled in the chat.
+    r.say("/stop").await;
+    r.t.advance(60); // a fresh authenticator code (a used one is not taken twice)
+    to_password_prompt(&r).await;
+    let newer = newest_with(&f.sent_in(r.dm), SECRET_ID);
+    assert_ne!(older, newer);
+    let i = f.click(r.user, older, SECRET_ID, "nl");
+    assert!(
+        f.wait_for(WAIT, |f| f.interaction(i).unwrap().response.is_some())
+            .await
+    );
+    let answer = f.interaction(i).unwrap().response.unwrap();
+    assert_eq!(answer["type"], 4, "no modal: {answer}");
+    assert!(answer["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("eerdere vraag"));
+    // The newer one works.
+    r.enter_privately(GOOD_PASSWORD).await;
+    let m = r.enter_privately(GOOD_PASSWORD).await;
+    assert!(text(&m).contains("Je wachtwoord is gewijzigd"), "{m:#?}");
+    assert_clean(f, &[i]);
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out() {
     let r = rig().await;
     let f = &r.fake;

@@ -45,8 +45,9 @@
 //!
 //! Whether someone may act is the core's decision (`helpdesk.agents`); the channel passes ids.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -83,6 +84,8 @@ const MAX_CUSTOM_ID: usize = 100;
 pub const MAX_MODAL_TITLE: usize = 45;
 /// Longest secret taken from the modal: the password rules' maximum (256).
 const MAX_SECRET: u16 = 256;
+/// Secret prompts remembered ([`Discord::is_stale_prompt`]); beyond this the map starts over.
+const MAX_REMEMBERED_PROMPTS: usize = 100_000;
 /// A channel's queue task ends after this long without events.
 const IDLE_WORKER: Duration = Duration::from_secs(60);
 /// The QR code's file name: `SPOILER_` hides it behind a spoiler until tapped.
@@ -121,6 +124,11 @@ pub struct Discord {
     helpdesk: RwLock<Option<HelpdeskChannel>>,
     /// Which channel messages (cards, relays) belong to which handoff; shared with the desk.
     threads: Arc<HandoffThreads<u64>>,
+    /// DM channel → the message of its latest prompt with an "Enter privately" button: an older
+    /// prompt's button (left enabled when the conversation moved on) opens no modal, so nothing
+    /// typed for an earlier question lands in the current one. In memory: after a restart, or
+    /// when another replica sent the prompt, the conversation's state alone decides.
+    secret_prompts: Mutex<HashMap<u64, u64>>,
     /// This bot's user id (from `GET /users/@me` or the gateway's READY).
     bot_id: OnceLock<UserId>,
 }
@@ -172,6 +180,7 @@ impl Discord {
             shutdown,
             helpdesk: RwLock::new(None),
             threads: HandoffThreads::new(),
+            secret_prompts: Mutex::new(HashMap::new()),
             bot_id: OnceLock::new(),
         }))
     }
@@ -362,6 +371,11 @@ impl Discord {
         let id = c.data.custom_id.clone();
         let lang = lang_from_locale(Some(&c.locale));
         if id == SECRET_ID {
+            if self.is_stale_prompt(c.channel_id, c.message.id) {
+                self.ephemeral_component(&c, lang, "discord-form-stale")
+                    .await;
+                return;
+            }
             // The modal is the answer to the press; the button stays until it is submitted.
             let chat = chat_ref(c.channel_id, c.user.id);
             let lang = self.core.language(&chat, lang).await.unwrap_or(lang);
@@ -410,8 +424,15 @@ impl Discord {
             return;
         }
         let text = text.unwrap_or_default();
-        // The prompt's message (the modal was opened from its button) is taken once.
+        // The prompt's message (the modal was opened from its button) is taken once, and only
+        // while it is the latest prompt.
         if let Some(message) = &m.message {
+            if self.is_stale_prompt(m.channel_id, message.id) {
+                let response = ephemeral(&self.l10n, lang, "discord-form-stale");
+                let _ = self.respond_to(m.id.get(), &m.token, response).await;
+                return;
+            }
+            self.forget_prompt(m.channel_id, message.id);
             if !self.first("discord-component", message.id.get()).await {
                 let response = ephemeral(&self.l10n, lang, "discord-already-used");
                 let _ = self.respond_to(m.id.get(), &m.token, response).await;
@@ -618,6 +639,35 @@ impl Discord {
         self.rest.respond(id, token, &response).await
     }
 
+    fn prompts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        // Entries are replaced whole: a poisoned lock holds consistent data.
+        self.secret_prompts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember_prompt(&self, channel: ChannelId, message: MessageId) {
+        let mut prompts = self.prompts();
+        if prompts.len() >= MAX_REMEMBERED_PROMPTS {
+            prompts.clear();
+        }
+        prompts.insert(channel.get(), message.get());
+    }
+
+    fn forget_prompt(&self, channel: ChannelId, message: MessageId) {
+        let mut prompts = self.prompts();
+        if prompts.get(&channel.get()) == Some(&message.get()) {
+            prompts.remove(&channel.get());
+        }
+    }
+
+    /// A newer prompt with an "Enter privately" button was sent in `channel` than `message`.
+    fn is_stale_prompt(&self, channel: ChannelId, message: MessageId) -> bool {
+        self.prompts()
+            .get(&channel.get())
+            .is_some_and(|latest| *latest != message.get())
+    }
+
     fn enqueue(self: &Arc<Self>, turn: Turn) {
         self.queues.enqueue(self, turn.channel.get(), turn);
     }
@@ -718,20 +768,26 @@ impl Discord {
                 if j == last_part && !buttons.is_empty() {
                     message = message.components(button_rows(&buttons));
                 }
-                if let Err(e) = self
+                match self
                     .rest
                     .send_message(channel.get(), &message, Repeat::Transient)
                     .await
                 {
-                    if e.is_gone() {
+                    Ok(sent) if secret && j == last_part => {
+                        self.remember_prompt(channel, sent.id);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.is_gone() => {
                         tracing::info!(
                             "discord: the user can't be messaged any more; ending the conversation"
                         );
                         let _ = self.core.handle(chat, Input::Button("cancel".into())).await;
-                    } else {
-                        tracing::error!(error = %e, "discord: sending a reply failed");
+                        return;
                     }
-                    return;
+                    Err(e) => {
+                        tracing::error!(error = %e, "discord: sending a reply failed");
+                        return;
+                    }
                 }
             }
         }
