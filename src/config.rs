@@ -485,7 +485,8 @@ pub struct HelpdeskConfig {
     pub national_holidays: String,
     #[serde(default = "default_helpdesk_phone")]
     pub phone: String,
-    /// Who may act on a handoff: `telegram:<user id>` or `teams:<aad object id>`.
+    /// Who may act on a handoff: `telegram:<user id>`, `discord:<user id>` or
+    /// `teams:<aad object id>`.
     #[serde(default)]
     pub agents: Vec<String>,
     /// The helpdesk's Telegram group (needs `[telegram]`).

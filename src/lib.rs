@@ -21,11 +21,12 @@
 //! - [`providers`] — e-mail, SMS, call and push senders: SMTP, Twilio, Bird, Duo, and the
 //!   development outbox.
 //! - [`hashing`] — argon2id for passwords and security answers, off the async threads.
-//! - [`store`] — SQLite via sqlx: conversations, recoveries, challenges, counters, audit log.
+//! - [`store`] — SQLite or PostgreSQL via sqlx: conversations, recoveries, challenges, counters, audit log.
 //! - [`i18n`] — Fluent bundles for `locales/nl` and `locales/en`.
-//! - [`channels`] — chat adapters: the console (interactive and JSON lines), Telegram and Teams,
-//!   with a per-chat queue and QR codes shared between them.
-//! - [`helpdesk`] — the ICT Servicedesk: office hours, desks (Telegram group, Teams channel), handoffs.
+//! - [`channels`] — chat adapters: the console (interactive and JSON lines), Telegram, Teams and
+//!   Discord, with a per-chat queue and QR codes shared between them.
+//! - [`helpdesk`] — the ICT Servicedesk: office hours, desks (Telegram group, Discord channel,
+//!   Teams channel), handoffs.
 //! - [`demo`] — the zero-configuration setup: demo accounts and their registered methods.
 //! - [`admin`] — `sspr-bot admin`: import, export, show, clear registrations; report.
 //! - [`config`] — the TOML configuration file with `SSPR_…` environment overrides.

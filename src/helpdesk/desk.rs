@@ -1,6 +1,7 @@
-//! Where handoffs go: the ICT Servicedesk's Telegram group, a Teams channel (Workflows webhook),
-//! or both. A desk shows a card per handoff and relays the user's messages to the agent; agents
-//! act through the Telegram group ([`crate::recovery::Core::agent_action`]).
+//! Where handoffs go: the ICT Servicedesk's Telegram group, its Discord channel, a Teams channel
+//! (Workflows webhook), or several. A desk shows a card per handoff and relays the user's
+//! messages to the agent; agents act through the Telegram group or the Discord channel
+//! ([`crate::recovery::Core::agent_action`]).
 
 use async_trait::async_trait;
 
@@ -16,7 +17,7 @@ pub struct HandoffCard {
     pub kind: String,
     pub account: Option<String>,
     pub lang: Lang,
-    /// `telegram`, `teams`, `console`, …
+    /// `telegram`, `teams`, `discord`, `console`, …
     pub platform: String,
     /// Methods that passed in the recovery, with the time (Unix seconds).
     pub passed: Vec<(String, i64)>,
@@ -43,7 +44,7 @@ pub fn short_ref(handoff_id: &str) -> String {
 
 #[async_trait]
 pub trait Desk: Send + Sync {
-    /// A name for logs (`telegram`, `teams`).
+    /// A name for logs (`telegram`, `discord`, `teams`).
     fn name(&self) -> &'static str;
     /// Posts a new handoff; returns the desk's own reference for the card (Telegram: the message
     /// id), used to find the handoff when an agent answers the card.
@@ -59,7 +60,8 @@ pub trait Desk: Send + Sync {
     ) -> anyhow::Result<()>;
 }
 
-/// Who acts on a handoff: `telegram:<user id>` (or `teams:<aad object id>`) and a display name.
+/// Who acts on a handoff: `telegram:<user id>`, `discord:<user id>` (or `teams:<aad object id>`)
+/// and a display name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
     pub id: String,
@@ -113,7 +115,7 @@ pub enum AgentOutcome {
 pub struct Helpdesk {
     pub hours: super::hours::OfficeHours,
     pub phone: String,
-    /// `telegram:<user id>` / `teams:<aad object id>` of the agents.
+    /// `telegram:<user id>` / `discord:<user id>` / `teams:<aad object id>` of the agents.
     pub agents: Vec<String>,
     pub desks: Vec<std::sync::Arc<dyn Desk>>,
     pub claim_timeout_secs: i64,

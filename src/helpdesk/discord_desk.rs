@@ -29,7 +29,7 @@ use super::desk::{AgentAction, Desk, HandoffCard};
 use super::telegram_desk::{
     account_text, callback_data, default_time_zone, CardText, HandoffThreads,
 };
-use crate::channels::discord::{Repeat, Rest, MAX_CONTENT, MAX_MODAL_TITLE};
+use crate::channels::discord::{clip, Repeat, Rest, MAX_CONTENT, MAX_MODAL_TITLE};
 use crate::dialogue::{Lang, Text};
 use crate::i18n::Localizer;
 
@@ -68,15 +68,6 @@ pub fn message_modal(l10n: &Localizer, lang: Lang, handoff_id: &str) -> CreateMo
                 .max_length(MAX_AGENT_MESSAGE),
         ),
     ])
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// The card's buttons: Claim (until claimed), Unlock and Reset, Close, and Message the user.

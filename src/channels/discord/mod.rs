@@ -13,7 +13,7 @@
 //!   user's message in a DM. The prompt gets an "Enter privately" button that opens a modal with
 //!   a text input; its submit is the answer. A secret typed as a plain message is not used (the
 //!   user is asked to delete it), and a modal submitted after the conversation moved on is not
-//!   used either. Discord's text inputs show what is typed (there is no password style): the
+//!   used either; an older prompt's button opens no modal once a newer prompt was sent. Discord's text inputs show what is typed (there is no password style): the
 //!   answer is visible on the user's own screen while typing, but never stored in the chat;
 //! - repeated message and interaction ids are processed once (remembered in the database, so also
 //!   across a restart and between replicas);
@@ -23,10 +23,11 @@
 //! - the language of a new conversation comes from the user's client locale (`locale` of their
 //!   interactions). A first typed message carries no locale: that conversation starts in Dutch,
 //!   and the greeting's language buttons switch it;
-//! - rate limits are honoured by serenity's rate limiter (per-route buckets from the
-//!   `X-RateLimit-*` headers, a 429's `Retry-After` waited out, the global limit); network errors
-//!   and 5xx are retried here with backoff where a repeat does no harm; a user who can't be
-//!   messaged any more (code 50007) ends the conversation quietly;
+//! - rate limits are honoured by [`Rest`], our own client for the few REST routes used (per-route
+//!   buckets from the `X-RateLimit-*` headers, a 429's `Retry-After` waited out, the global
+//!   limit); network errors and 5xx are retried with backoff where a repeat does no harm; a user
+//!   who can't be messaged any more (code 50007) ends the conversation quietly. serenity
+//!   provides the gateway, the models and the request builders;
 //! - a reply with a QR code (authenticator registration) is preceded by the code as a spoilered
 //!   image that is deleted again after [`QR_LIFETIME`] (or at shutdown), as in Telegram;
 //! - messages are sent with no allowed mentions, so nothing the bot relays can ping anyone.
@@ -137,6 +138,14 @@ pub struct Discord {
 struct HelpdeskChannel {
     channel: ChannelId,
     lang: Lang,
+}
+
+/// What an interaction is answered through: its id and token, and the application (for the
+/// follow-up edit of a deferred answer). Not `Debug`: the token authorises answers.
+struct Answer<'a> {
+    id: u64,
+    token: &'a str,
+    application: u64,
 }
 
 /// One turn for a DM channel's queue. Not `Debug`: the text may be a secret.
@@ -482,17 +491,35 @@ impl Discord {
                 .await;
             return;
         };
-        // The action may take a directory round trip: acknowledge first, say the outcome after.
+        let answer = Answer {
+            id: c.id.get(),
+            token: &c.token,
+            application: c.application_id.get(),
+        };
+        self.act_for_agent(desk, answer, &agent_of(&c.user), handoff_id, action)
+            .await;
+    }
+
+    /// Carries out an agent's action and tells the agent what came of it, in an ephemeral answer
+    /// to their interaction: deferred at once (the action may take a directory round trip),
+    /// filled in after.
+    async fn act_for_agent(
+        &self,
+        desk: HelpdeskChannel,
+        answer: Answer<'_>,
+        agent: &Agent,
+        handoff_id: &str,
+        action: AgentAction,
+    ) {
         let deferred = CreateInteractionResponse::Defer(
             CreateInteractionResponseMessage::new().ephemeral(true),
         );
-        if let Err(e) = self.respond_to(c.id.get(), &c.token, deferred).await {
-            tracing::warn!(error = %e, "discord: acknowledging a desk button failed");
+        if let Err(e) = self.respond_to(answer.id, answer.token, deferred).await {
+            tracing::warn!(error = %e, "discord: acknowledging an agent failed");
         }
-        let agent = agent_of(&c.user);
         let outcome = self
             .core
-            .agent_action(&agent, handoff_id, action.clone())
+            .agent_action(agent, handoff_id, action.clone())
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(
@@ -506,7 +533,7 @@ impl Discord {
         let edit = EditInteractionResponse::new().content(note);
         if let Err(e) = self
             .rest
-            .edit_original(c.application_id.get(), &c.token, &edit)
+            .edit_original(answer.application, answer.token, &edit)
             .await
         {
             tracing::warn!(error = %e, "discord: telling an agent the outcome failed");
@@ -523,33 +550,14 @@ impl Discord {
                 .await;
             return;
         };
-        let deferred = CreateInteractionResponse::Defer(
-            CreateInteractionResponseMessage::new().ephemeral(true),
-        );
-        if let Err(e) = self.respond_to(m.id.get(), &m.token, deferred).await {
-            tracing::warn!(error = %e, "discord: acknowledging a desk modal failed");
-        }
+        let answer = Answer {
+            id: m.id.get(),
+            token: &m.token,
+            application: m.application_id.get(),
+        };
         let action = AgentAction::Message(text);
-        let outcome = self
-            .core
-            .agent_action(&agent_of(&m.user), &handoff, action.clone())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "discord: relaying an agent's message failed"
-                );
-                AgentOutcome::Failed(String::new())
-            });
-        let note = outcome_text(&self.l10n, desk.lang, &action, &outcome);
-        let edit = EditInteractionResponse::new().content(note);
-        if let Err(e) = self
-            .rest
-            .edit_original(m.application_id.get(), &m.token, &edit)
-            .await
-        {
-            tracing::warn!(error = %e, "discord: telling an agent the outcome failed");
-        }
+        self.act_for_agent(desk, answer, &agent_of(&m.user), &handoff, action)
+            .await;
     }
 
     /// A message in the helpdesk channel that mentions the bot: when it replies to a card or a
@@ -1075,7 +1083,8 @@ pub fn split_content(text: &str) -> Vec<String> {
     parts
 }
 
-fn clip(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, with "…" when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
