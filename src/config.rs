@@ -1009,6 +1009,12 @@ impl Config {
                     ),
                 ));
             }
+            if h.discord_channel_id == Some(0) {
+                return Err(invalid(
+                    "helpdesk.discord_channel_id",
+                    "a channel id (Discord: right-click the channel → Copy Channel ID)",
+                ));
+            }
             if h.discord_channel_id.is_some() && self.discord.is_none() {
                 return Err(invalid(
                     "helpdesk.discord_channel_id",

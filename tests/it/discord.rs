@@ -104,6 +104,15 @@ impl Rig {
                 .wait_for(WAIT, |f| f.interaction(opened).unwrap().response.is_some())
                 .await
         );
+        let modal = self.fake.interaction(opened).unwrap().response.unwrap();
+        assert_eq!(modal["type"], 9, "{modal}");
+        let input = &modal["data"]["components"][0]["components"][0];
+        let asked = self.fake.message(message).unwrap().content;
+        let first_line = asked.lines().next().unwrap();
+        assert!(
+            first_line.starts_with(input["placeholder"].as_str().unwrap().trim_end_matches('…')),
+            "the question is shown in the field: {input} / {asked}"
+        );
         let n = self.fake.sent_in(self.dm).len();
         let submit = self.fake.submit_modal(self.user, opened, secret, "nl");
         let replies = self.replies(n).await;

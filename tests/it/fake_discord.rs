@@ -1192,6 +1192,17 @@ fn check_modal(data: &Value) -> Result<(), String> {
         if !matches!(input["style"].as_u64(), Some(1 | 2)) {
             return Err("text input style must be 1 or 2".into());
         }
+        if input["placeholder"]
+            .as_str()
+            .is_some_and(|p| p.chars().count() > 100)
+        {
+            return Err("placeholder longer than 100".into());
+        }
+        let min = input["min_length"].as_u64().unwrap_or(0);
+        let max = input["max_length"].as_u64().unwrap_or(4000);
+        if max == 0 || min > max {
+            return Err(format!("lengths {min}–{max}"));
+        }
         for key in ["min_length", "max_length"] {
             if let Some(n) = input.get(key).and_then(|v| v.as_u64()) {
                 if n > 4000 {

@@ -83,6 +83,8 @@ const MAX_LABEL: usize = 80;
 const MAX_CUSTOM_ID: usize = 100;
 /// A modal's title and a text input's label may be 45 characters.
 pub const MAX_MODAL_TITLE: usize = 45;
+/// A text input's placeholder may be 100 characters.
+const MAX_PLACEHOLDER: usize = 100;
 /// Longest secret taken from the modal: the password rules' maximum (256).
 const MAX_SECRET: u16 = 256;
 /// Secret prompts remembered ([`Discord::is_stale_prompt`]); beyond this the map starts over.
@@ -388,7 +390,7 @@ impl Discord {
             // The modal is the answer to the press; the button stays until it is submitted.
             let chat = chat_ref(c.channel_id, c.user.id);
             let lang = self.core.language(&chat, lang).await.unwrap_or(lang);
-            let modal = secret_modal(&self.l10n, lang);
+            let modal = secret_modal(&self.l10n, lang, &c.message.content);
             if let Err(e) = self
                 .respond_to(
                     c.id.get(),
@@ -940,8 +942,9 @@ fn agent_of(user: &User) -> Agent {
     }
 }
 
-/// The modal a secret is typed into.
-fn secret_modal(l10n: &Localizer, lang: Lang) -> CreateModal {
+/// The modal a secret is typed into; `question` (the prompt's first line) is shown in the empty
+/// field, so the user sees what is asked.
+fn secret_modal(l10n: &Localizer, lang: Lang, question: &str) -> CreateModal {
     let title = clip(
         &l10n.text(lang, &Text::new("discord-modal-title")),
         MAX_MODAL_TITLE,
@@ -950,12 +953,15 @@ fn secret_modal(l10n: &Localizer, lang: Lang) -> CreateModal {
         &l10n.text(lang, &Text::new("discord-modal-label")),
         MAX_MODAL_TITLE,
     );
-    CreateModal::new(SECRET_ID, title).components(vec![CreateActionRow::InputText(
-        CreateInputText::new(InputTextStyle::Short, label, SECRET_INPUT_ID)
-            .required(true)
-            .min_length(1)
-            .max_length(MAX_SECRET),
-    )])
+    let mut input = CreateInputText::new(InputTextStyle::Short, label, SECRET_INPUT_ID)
+        .required(true)
+        .min_length(1)
+        .max_length(MAX_SECRET);
+    let question = question.lines().next().unwrap_or_default().trim();
+    if !question.is_empty() {
+        input = input.placeholder(clip(question, MAX_PLACEHOLDER));
+    }
+    CreateModal::new(SECRET_ID, title).components(vec![CreateActionRow::InputText(input)])
 }
 
 /// The text of input `id` in a modal's submit; None when it is missing or empty.
@@ -1204,7 +1210,8 @@ mod tests {
     fn the_secret_modal_is_within_discords_limits() {
         let l10n = Localizer::new().unwrap();
         for lang in [Lang::Nl, Lang::En] {
-            let v = serde_json::to_value(secret_modal(&l10n, lang)).unwrap();
+            let question = format!("{}\nmore", "Kies een nieuw wachtwoord. ".repeat(10));
+            let v = serde_json::to_value(secret_modal(&l10n, lang, &question)).unwrap();
             assert_eq!(v["custom_id"], SECRET_ID);
             assert!(v["title"].as_str().unwrap().chars().count() <= MAX_MODAL_TITLE);
             let input = &v["components"][0]["components"][0];
@@ -1212,6 +1219,12 @@ mod tests {
             assert_eq!(input["custom_id"], SECRET_INPUT_ID);
             assert_eq!(input["max_length"], 256);
             assert!(input["label"].as_str().unwrap().chars().count() <= MAX_MODAL_TITLE);
+            let placeholder = input["placeholder"].as_str().unwrap();
+            assert_eq!(placeholder.chars().count(), MAX_PLACEHOLDER);
+            assert!(
+                placeholder.starts_with("Kies een nieuw wachtwoord.")
+                    && !placeholder.contains("more")
+            );
         }
     }
 }
