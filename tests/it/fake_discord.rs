@@ -327,6 +327,10 @@ impl FakeDiscord {
         self.lock().messages.iter().find(|m| m.id == id).cloned()
     }
 
+    pub fn interactions(&self) -> Vec<InteractionRecord> {
+        self.lock().interactions.values().cloned().collect()
+    }
+
     pub fn interaction(&self, id: u64) -> Option<InteractionRecord> {
         self.lock().interactions.get(&id).cloned()
     }

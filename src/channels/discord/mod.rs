@@ -371,6 +371,15 @@ impl Discord {
                     self.on_desk_modal(desk, m).await;
                 } else if m.guild_id.is_none() {
                     self.on_secret(m).await;
+                } else {
+                    let note = ephemeral(
+                        &self.l10n,
+                        lang_from_locale(Some(&m.locale)),
+                        "discord-dm-only",
+                    );
+                    if let Err(e) = self.respond_to(m.id.get(), &m.token, note).await {
+                        tracing::warn!(error = %e, "discord: answering a modal failed");
+                    }
                 }
             }
             _ => {}
