@@ -352,6 +352,22 @@ async fn two_sessions_on_one_database_handle_each_event_once() {
 }
 
 #[tokio::test]
+async fn a_dropped_gateway_connection_is_resumed_and_the_conversation_goes_on() {
+    let r = rig().await;
+    let f = &r.fake;
+    r.say("hoi").await;
+    f.drop_sessions();
+    f.wait_ready(Duration::from_secs(30)).await;
+    let (identified, resumed) = f.connects();
+    // Close code 4000 may be resumed: the same session goes on, nothing is identified again.
+    assert_eq!((identified, resumed), (1, 1));
+    let m = r.say(JAN).await;
+    assert!(m.iter().any(|s| s.has_button("reason:forgot")), "{m:#?}");
+    assert_clean(f, &[]);
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_second_press_on_a_used_message_is_told_it_was_used() {
     let r = rig().await;
     let f = &r.fake;

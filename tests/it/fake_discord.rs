@@ -127,6 +127,7 @@ struct St {
     enabled_privileged: u64,
     intents: Option<u64>,
     identify_count: usize,
+    resume_count: usize,
     /// Every identified gateway session; Discord sends each event to all sessions of a bot
     /// (two processes with one token both get everything).
     sessions: Vec<mpsc::UnboundedSender<Value>>,
@@ -392,6 +393,20 @@ impl FakeDiscord {
         st.last_dispatch = Some(event.clone());
         assert!(!st.sessions.is_empty(), "gateway connected (wait_ready)");
         st.sessions.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    /// Discord drops every gateway connection (close code 4000, which a client may resume).
+    pub fn drop_sessions(&self) {
+        let mut st = self.lock();
+        for tx in st.sessions.drain(..) {
+            let _ = tx.send(json!({"__close": 4000}));
+        }
+    }
+
+    /// How many times a session was identified, and resumed.
+    pub fn connects(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.identify_count, st.resume_count)
     }
 
     /// The gateway sends the last event again (a resumed session replaying it).
@@ -672,6 +687,25 @@ async fn gateway_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) 
                         let ack = json!({"op": 11, "d": null, "s": null, "t": null});
                         if ws.send(WsMessage::Text(ack.to_string())).await.is_err() { return; }
                     }
+                    Some(6) => {
+                        // RESUME: the same session goes on where it was.
+                        let token = v["d"]["token"].as_str().unwrap_or_default();
+                        let token = token.strip_prefix("Bot ").unwrap_or(token);
+                        if token != shared.token || v["d"]["session_id"] != "fake-session" {
+                            let invalid = json!({"op": 9, "d": false, "s": null, "t": null});
+                            if ws.send(WsMessage::Text(invalid.to_string())).await.is_err() { return; }
+                            continue;
+                        }
+                        let resumed = {
+                            let mut st = shared.lock();
+                            st.resume_count += 1;
+                            st.seq += 1;
+                            json!({"op": 0, "t": "RESUMED", "s": st.seq, "d": {}})
+                        };
+                        if ws.send(WsMessage::Text(resumed.to_string())).await.is_err() { return; }
+                        shared.lock().sessions.push(tx.clone());
+                        shared.changed.notify_waiters();
+                    }
                     Some(2) => {
                         let token = v["d"]["token"].as_str().unwrap_or_default();
                         let token = token.strip_prefix("Bot ").unwrap_or(token);
@@ -711,6 +745,11 @@ async fn gateway_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) 
             }
             out = rx.recv() => {
                 let Some(event) = out else { return };
+                if let Some(code) = event.get("__close").and_then(|c| c.as_u64()) {
+                    let frame = CloseFrame { code: CloseCode::Library(code as u16), reason: "Unknown error.".into() };
+                    let _ = ws.send(WsMessage::Close(Some(frame))).await;
+                    return;
+                }
                 if ws.send(WsMessage::Text(event.to_string())).await.is_err() { return; }
             }
         }
