@@ -400,16 +400,7 @@ impl Discord {
             let chat = chat_ref(c.channel_id, c.user.id);
             let lang = self.core.language(&chat, lang).await.unwrap_or(lang);
             let modal = secret_modal(&self.l10n, lang, &c.message.content);
-            if let Err(e) = self
-                .respond_to(
-                    c.id.get(),
-                    &c.token,
-                    CreateInteractionResponse::Modal(modal),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "discord: opening the modal failed");
-            }
+            self.open_modal(&c, modal).await;
             return;
         }
         // A message's buttons are taken once.
@@ -483,16 +474,7 @@ impl Discord {
         let data = c.data.custom_id.as_str();
         if let Some(handoff_id) = discord_desk::parse_message_button(data) {
             let modal = discord_desk::message_modal(&self.l10n, desk.lang, handoff_id);
-            if let Err(e) = self
-                .respond_to(
-                    c.id.get(),
-                    &c.token,
-                    CreateInteractionResponse::Modal(modal),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "discord: opening the desk modal failed");
-            }
+            self.open_modal(&c, modal).await;
             return;
         }
         let Some((action, handoff_id)) = crate::helpdesk::telegram_desk::parse_callback(data)
@@ -637,6 +619,14 @@ impl Discord {
             .await
         {
             tracing::warn!(error = %e, "discord: answering an agent failed");
+        }
+    }
+
+    /// Answers a button press with `modal`.
+    async fn open_modal(&self, c: &ComponentInteraction, modal: CreateModal) {
+        let response = CreateInteractionResponse::Modal(modal);
+        if let Err(e) = self.respond_to(c.id.get(), &c.token, response).await {
+            tracing::warn!(error = %e, "discord: opening a modal failed");
         }
     }
 
