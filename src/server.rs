@@ -173,6 +173,30 @@ pub async fn serve(
             }
         });
     }
+    // Remembered update, activity, message and interaction ids older than
+    // `UPDATE_MEMORY_SECS` are forgotten, for every channel: at start and then hourly.
+    {
+        let core = Arc::clone(&app.core);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => break,
+                }
+                match core
+                    .store()
+                    .prune_updates(chrono::Utc::now().timestamp())
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(ids = n, "forgot old event ids"),
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "pruning event ids failed"),
+                }
+            }
+        });
+    }
     // Callback requests posted when the desk opens; handoffs nobody claimed ended.
     {
         let core = Arc::clone(&app.core);

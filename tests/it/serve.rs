@@ -208,6 +208,19 @@ async fn serve_runs_discord_with_its_helpdesk_channel_until_shutdown() {
     let app = App::from_config(&config, Arc::new(SystemClock))
         .await
         .unwrap();
+    // An event id remembered eight days ago: serve forgets it at start.
+    let core = Arc::clone(&app.core);
+    let now = chrono::Utc::now().timestamp();
+    assert!(core
+        .store()
+        .first_delivery("discord-message", "42", now - 8 * 24 * 3600)
+        .await
+        .unwrap());
+    assert!(!core
+        .store()
+        .first_delivery("discord-message", "42", now)
+        .await
+        .unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
     let server = {
@@ -215,6 +228,21 @@ async fn serve_runs_discord_with_its_helpdesk_channel_until_shutdown() {
         tokio::spawn(async move { sspr_bot::server::serve(app, &config, listener, shutdown).await })
     };
     fake.wait_ready(Duration::from_secs(10)).await;
+    let mut forgotten = false;
+    for _ in 0..100 {
+        // Once pruned, the id is new again (and is remembered anew).
+        if core
+            .store()
+            .first_delivery("discord-message", "42", now)
+            .await
+            .unwrap()
+        {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(forgotten, "old event ids are pruned when serve starts");
     fake.dm(user, "hoi");
     assert!(fake.wait_sent(dm, 1, Duration::from_secs(10)).await);
     assert!(fake.sent_in(dm)[0].content.contains("Wat is je loginnaam?"));
