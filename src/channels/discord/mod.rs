@@ -686,19 +686,20 @@ impl Discord {
         let chat = chat_ref(turn.channel, turn.user);
         let locale_lang = lang_from_locale(turn.locale.as_deref());
         // One read: the language of a new conversation is stored, and whether this is a secret.
-        let view = self
-            .core
-            .open_conversation(&chat, locale_lang)
-            .await
-            .inspect_err(|e| {
+        let view = match self.core.open_conversation(&chat, locale_lang).await {
+            Ok(view) => view,
+            Err(e) => {
+                // Without knowing whether a secret is asked, nothing typed is used.
                 tracing::error!(
                     error = format!("{e:#}"),
                     "discord: reading the conversation failed"
-                )
-            })
-            .ok();
-        let lang = view.map_or(locale_lang, |v| v.lang);
-        let secret_step = view.is_some_and(|v| v.expects_secret);
+                );
+                self.say(turn.channel, locale_lang, "console-error").await;
+                return;
+            }
+        };
+        let lang = view.lang;
+        let secret_step = view.expects_secret;
         let input = match turn.kind {
             TurnKind::Button(id) => Input::Button(id),
             TurnKind::NoText => {
