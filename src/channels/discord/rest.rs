@@ -117,89 +117,22 @@ impl Rest {
         })
     }
 
-    /// `GET` returning JSON.
-    pub async fn get<T: DeserializeOwned>(&self, route: &str, path: &str) -> Result<T, RestError> {
-        let body = self
-            .send(
-                Method::GET,
-                route,
-                path,
-                Body::None,
-                true,
-                Repeat::Transient,
-            )
-            .await?;
-        parse(&body)
-    }
-
-    /// A JSON request returning JSON.
-    pub async fn json<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        route: &str,
-        path: &str,
-        body: &B,
-        repeat: Repeat,
-    ) -> Result<T, RestError> {
-        let body = self.encode(body)?;
-        let answer = self
-            .send(method, route, path, Body::Json(body), true, repeat)
-            .await?;
-        parse(&answer)
-    }
-
-    /// A JSON request whose answer is not read (204).
-    pub async fn json_no_content<B: Serialize>(
-        &self,
-        method: Method,
-        route: &str,
-        path: &str,
-        body: &B,
-        authorized: bool,
-        repeat: Repeat,
-    ) -> Result<(), RestError> {
-        let body = self.encode(body)?;
-        self.send(method, route, path, Body::Json(body), authorized, repeat)
-            .await
-            .map(|_| ())
-    }
-
-    /// A request without a body whose answer is not read (`DELETE`).
-    pub async fn empty(&self, method: Method, route: &str, path: &str) -> Result<(), RestError> {
-        self.send(method, route, path, Body::None, true, Repeat::Transient)
-            .await
-            .map(|_| ())
-    }
-
-    /// A message with files: multipart, `payload_json` and `files[n]`.
-    pub async fn multipart<B: Serialize, T: DeserializeOwned>(
-        &self,
-        route: &str,
-        path: &str,
-        payload: &B,
-        files: Vec<File>,
-        repeat: Repeat,
-    ) -> Result<T, RestError> {
-        let payload = self.encode(payload)?;
-        let answer = self
-            .send(
-                Method::POST,
-                route,
-                path,
-                Body::Multipart(payload, files),
-                true,
-                repeat,
-            )
-            .await?;
-        parse(&answer)
-    }
-
     // The routes the bot uses. Each route key holds the major parameter (the channel), as
     // Discord's buckets do.
 
     /// `GET /users/@me`: the bot's own user.
     pub async fn current_user(&self) -> Result<serenity::all::CurrentUser, RestError> {
-        self.get("GET /users/@me", "/users/@me").await
+        let answer = self
+            .send(
+                Method::GET,
+                "GET /users/@me",
+                "/users/@me",
+                Body::None,
+                true,
+                Repeat::Transient,
+            )
+            .await?;
+        parse(&answer)
     }
 
     /// `POST /channels/{channel}/messages`.
@@ -209,17 +142,21 @@ impl Rest {
         message: &serenity::all::CreateMessage,
         repeat: Repeat,
     ) -> Result<serenity::all::Message, RestError> {
-        self.json(
-            Method::POST,
-            &format!("POST /channels/{channel}/messages"),
-            &format!("/channels/{channel}/messages"),
-            message,
-            repeat,
-        )
-        .await
+        let answer = self
+            .send(
+                Method::POST,
+                &format!("POST /channels/{channel}/messages"),
+                &format!("/channels/{channel}/messages"),
+                Body::Json(encode(message)?),
+                true,
+                repeat,
+            )
+            .await?;
+        parse(&answer)
     }
 
-    /// `POST /channels/{channel}/messages` with files; `payload` is the message's JSON.
+    /// `POST /channels/{channel}/messages` with files (multipart: `payload_json`, the message's
+    /// JSON, and `files[n]`).
     pub async fn send_files(
         &self,
         channel: u64,
@@ -227,14 +164,17 @@ impl Rest {
         files: Vec<File>,
         repeat: Repeat,
     ) -> Result<serenity::all::Message, RestError> {
-        self.multipart(
-            &format!("POST /channels/{channel}/messages"),
-            &format!("/channels/{channel}/messages"),
-            payload,
-            files,
-            repeat,
-        )
-        .await
+        let answer = self
+            .send(
+                Method::POST,
+                &format!("POST /channels/{channel}/messages"),
+                &format!("/channels/{channel}/messages"),
+                Body::Multipart(encode(payload)?, files),
+                true,
+                repeat,
+            )
+            .await?;
+        parse(&answer)
     }
 
     /// `PATCH /channels/{channel}/messages/{message}`.
@@ -244,24 +184,31 @@ impl Rest {
         message: u64,
         edit: &serenity::all::EditMessage,
     ) -> Result<serenity::all::Message, RestError> {
-        self.json(
-            Method::PATCH,
-            &format!("PATCH /channels/{channel}/messages"),
-            &format!("/channels/{channel}/messages/{message}"),
-            edit,
-            Repeat::Transient,
-        )
-        .await
+        let answer = self
+            .send(
+                Method::PATCH,
+                &format!("PATCH /channels/{channel}/messages"),
+                &format!("/channels/{channel}/messages/{message}"),
+                Body::Json(encode(edit)?),
+                true,
+                Repeat::Transient,
+            )
+            .await?;
+        parse(&answer)
     }
 
     /// `DELETE /channels/{channel}/messages/{message}`.
     pub async fn delete_message(&self, channel: u64, message: u64) -> Result<(), RestError> {
-        self.empty(
+        self.send(
             Method::DELETE,
             &format!("DELETE /channels/{channel}/messages"),
             &format!("/channels/{channel}/messages/{message}"),
+            Body::None,
+            true,
+            Repeat::Transient,
         )
         .await
+        .map(|_| ())
     }
 
     /// `POST /interactions/{id}/{token}/callback`: the interaction's answer (authorised by its
@@ -272,41 +219,36 @@ impl Rest {
         token: &str,
         response: &serenity::all::CreateInteractionResponse,
     ) -> Result<(), RestError> {
-        self.json_no_content(
+        self.send(
             Method::POST,
             &format!("POST /interactions/{id}"),
             &format!("/interactions/{id}/{token}/callback"),
-            response,
+            Body::Json(encode(response)?),
             false,
             Repeat::Transient,
         )
         .await
+        .map(|_| ())
     }
 
-    /// `PATCH /webhooks/{application}/{token}/messages/@original`: the text of a deferred answer.
+    /// `PATCH /webhooks/{application}/{token}/messages/@original`: the text of a deferred answer
+    /// (authorised by the interaction's token).
     pub async fn edit_original(
         &self,
         application: u64,
         token: &str,
         edit: &serenity::all::EditInteractionResponse,
     ) -> Result<(), RestError> {
-        self.json_no_content(
+        self.send(
             Method::PATCH,
             &format!("PATCH /webhooks/{application}/original"),
             &format!("/webhooks/{application}/{token}/messages/@original"),
-            edit,
+            Body::Json(encode(edit)?),
             false,
             Repeat::Transient,
         )
         .await
-    }
-
-    fn encode<B: Serialize>(&self, body: &B) -> Result<Vec<u8>, RestError> {
-        serde_json::to_vec(body).map_err(|e| RestError {
-            status: None,
-            code: None,
-            message: format!("encoding the request: {e}"),
-        })
+        .map(|_| ())
     }
 
     async fn wait_turn(&self, route: &str) {
@@ -495,6 +437,14 @@ fn without_url(e: &reqwest::Error) -> String {
         Some(url) => text.replace(url.as_str(), "(url)"),
         None => text,
     }
+}
+
+fn encode<B: Serialize>(body: &B) -> Result<Vec<u8>, RestError> {
+    serde_json::to_vec(body).map_err(|e| RestError {
+        status: None,
+        code: None,
+        message: format!("encoding the request: {e}"),
+    })
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestError> {
