@@ -162,23 +162,14 @@ impl DiscordDesk {
     /// The card's text: the facts, and while open a line on how to answer the user.
     fn card_message(&self, card: &HandoffCard) -> (String, CardText) {
         let view = CardText::new(&self.l10n, self.lang, self.tz, card);
-        let mut text = view.plain();
-        if view.open {
-            text.push_str("\n\n");
-            text.push_str(
-                &self
-                    .l10n
-                    .text(self.lang, &Text::new("hd-discord-card-hint")),
-            );
-        }
+        let text = view.message(&self.l10n, self.lang, "hd-discord-card-hint");
         (clip(&text, MAX_CONTENT), view)
     }
 
     /// The card's message: the one this process posted, else the desk reference.
     fn card_message_id(&self, desk_ref: Option<&str>, handoff_id: &str) -> Option<u64> {
         self.threads
-            .card_of(handoff_id)
-            .or_else(|| desk_ref.and_then(|r| r.parse().ok()))
+            .card_or_ref(handoff_id, desk_ref)
             .filter(|id| *id != 0)
     }
 }

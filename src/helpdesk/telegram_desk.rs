@@ -138,6 +138,16 @@ impl<K: Copy + Eq + Hash> HandoffThreads<K> {
     pub fn card_of(&self, handoff_id: &str) -> Option<K> {
         self.lock().cards.get(handoff_id).copied()
     }
+
+    /// A handoff's card message: the one this process posted, else the desk reference stored
+    /// with the handoff (after a restart).
+    pub fn card_or_ref(&self, handoff_id: &str, desk_ref: Option<&str>) -> Option<K>
+    where
+        K: std::str::FromStr,
+    {
+        self.card_of(handoff_id)
+            .or_else(|| desk_ref.and_then(|r| r.parse().ok()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,6 +228,17 @@ impl CardText {
             open: is_open(&card.status),
             claimed: card.status.starts_with("claimed"),
         }
+    }
+
+    /// The card as one message: [`CardText::plain`], and while open the desk's line `hint` on
+    /// how to answer the user.
+    pub fn message(&self, l10n: &Localizer, lang: Lang, hint: &'static str) -> String {
+        let mut text = self.plain();
+        if self.open {
+            text.push_str("\n\n");
+            text.push_str(&l10n.text(lang, &Text::new(hint)));
+        }
+        text
     }
 
     /// Title and `label: value` lines, for a plain-text message.
@@ -434,19 +455,13 @@ impl TelegramDesk {
     /// The card's text: the facts, and while open a line on how to answer the user.
     fn card_message(&self, card: &HandoffCard) -> (String, CardText) {
         let view = CardText::new(&self.l10n, self.lang, self.tz, card);
-        let mut text = view.plain();
-        if view.open {
-            text.push_str("\n\n");
-            text.push_str(&self.l10n.text(self.lang, &Text::new("hd-card-hint")));
-        }
-        (text, view)
+        (view.message(&self.l10n, self.lang, "hd-card-hint"), view)
     }
 
     /// The card's message: the one this process posted, else the desk reference.
     fn card_message_id(&self, desk_ref: Option<&str>, handoff_id: &str) -> Option<MessageId> {
         self.threads
-            .card_of(handoff_id)
-            .or_else(|| desk_ref.and_then(|r| r.parse().ok()))
+            .card_or_ref(handoff_id, desk_ref)
             .map(MessageId)
     }
 }
