@@ -8,9 +8,14 @@
 //! Error correction is level M (15 % of the code may be damaged), the usual choice for a code
 //! read off a screen; the quiet zone is the standard's four modules.
 
+use std::future::Future;
+use std::time::Duration;
+
 use anyhow::Context;
 use qrcode::render::unicode::Dense1x2;
 use qrcode::{Color, EcLevel, QrCode};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Pixels per module in the PNG: sharp on phone screens, small enough to send (an otpauth URI
 /// of 100–200 bytes gives a code of 45–60 modules, under 600 × 600 px with the quiet zone).
@@ -20,6 +25,26 @@ pub const QUIET_ZONE: u32 = 4;
 
 const BLACK: u8 = 0x00;
 const WHITE: u8 = 0xFF;
+
+/// Runs `delete` (taking a QR code out of a chat: it holds the TOTP secret) on `tasks` once
+/// `lifetime` has passed, or at once when `shutdown` is cancelled, so a channel's drain waits
+/// for it. Shared by the Telegram, Teams and Discord channels.
+pub fn delete_after<F>(
+    tasks: &TaskTracker,
+    lifetime: Duration,
+    shutdown: CancellationToken,
+    delete: F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(lifetime) => {}
+            _ = shutdown.cancelled() => {}
+        }
+        delete.await;
+    });
+}
 
 fn encode(uri: &str) -> anyhow::Result<QrCode> {
     // The error names the data length only, never the data.

@@ -593,18 +593,14 @@ impl Telegram {
     fn delete_later(&self, chat_id: ChatId, message_id: MessageId) {
         let lifetime = Duration::from_millis(self.qr_lifetime_ms.load(Ordering::Relaxed));
         let bot = self.bot.clone();
-        let shutdown = self.shutdown.clone();
-        self.qr_deletions.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(lifetime) => {}
-                _ = shutdown.cancelled() => {}
-            }
+        let delete = async move {
             match retrying(Retry::Transient, || bot.delete_message(chat_id, message_id)).await {
                 Ok(_) => tracing::debug!("telegram: QR code photo deleted"),
                 // The user may have deleted it already; nothing else to do.
                 Err(e) => tracing::warn!(error = %e, "telegram: could not delete a QR code photo"),
             }
-        });
+        };
+        super::qr::delete_after(&self.qr_deletions, lifetime, self.shutdown.clone(), delete);
     }
 
     async fn say(&self, chat_id: ChatId, lang: Lang, id: &'static str) {

@@ -510,18 +510,7 @@ impl Discord {
         if let Err(e) = self.respond_to(answer.id, answer.token, deferred).await {
             tracing::warn!(error = %e, "discord: acknowledging an agent failed");
         }
-        let outcome = self
-            .core
-            .agent_action(agent, handoff_id, action.clone())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    action = action.id(),
-                    "discord: an agent's action failed"
-                );
-                AgentOutcome::Failed(String::new())
-            });
+        let outcome = self.agent_outcome(agent, handoff_id, &action).await;
         let note = outcome_text(&self.l10n, desk.lang, &action, &outcome);
         let edit = EditInteractionResponse::new().content(note);
         if let Err(e) = self
@@ -562,7 +551,8 @@ impl Discord {
             .and_then(|r| r.message_id)
             .map(|id| id.get());
         let Some(replied) = replied else {
-            self.desk_reply(desk, &msg, "hd-reply-to-card").await;
+            let hint = self.l10n.text(desk.lang, &Text::new("hd-reply-to-card"));
+            self.answer_agent(&msg, hint).await;
             return;
         };
         let handoff = self
@@ -574,20 +564,9 @@ impl Discord {
             return;
         }
         let action = AgentAction::Message(text);
-        let outcome = match self
-            .core
-            .agent_action(&agent_of(&msg.author), &handoff, action.clone())
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "discord: relaying an agent's message failed"
-                );
-                AgentOutcome::Failed(String::new())
-            }
-        };
+        let outcome = self
+            .agent_outcome(&agent_of(&msg.author), &handoff, &action)
+            .await;
         let notice = match outcome {
             AgentOutcome::Done => return,
             AgentOutcome::UnknownHandoff => {
@@ -595,22 +574,33 @@ impl Discord {
             }
             other => outcome_text(&self.l10n, desk.lang, &action, &other),
         };
-        let reply = CreateMessage::new()
-            .content(notice)
-            .reference_message(&msg)
-            .allowed_mentions(CreateAllowedMentions::new());
-        if let Err(e) = self
-            .rest
-            .send_message(msg.channel_id.get(), &reply, Repeat::Transient)
-            .await
-        {
-            tracing::warn!(error = %e, "discord: answering an agent failed");
-        }
+        self.answer_agent(&msg, notice).await;
     }
 
-    async fn desk_reply(&self, desk: HelpdeskChannel, msg: &Message, id: &'static str) {
+    /// An agent's action on a handoff; a failure (logged here) is an outcome too.
+    async fn agent_outcome(
+        &self,
+        agent: &Agent,
+        handoff_id: &str,
+        action: &AgentAction,
+    ) -> AgentOutcome {
+        self.core
+            .agent_action(agent, handoff_id, action.clone())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    action = action.id(),
+                    "discord: an agent's action failed"
+                );
+                AgentOutcome::Failed(String::new())
+            })
+    }
+
+    /// `text` as a reply to the agent's message `msg` in the helpdesk channel.
+    async fn answer_agent(&self, msg: &Message, text: String) {
         let reply = CreateMessage::new()
-            .content(self.l10n.text(desk.lang, &Text::new(id)))
+            .content(text)
             .reference_message(msg)
             .allowed_mentions(CreateAllowedMentions::new());
         if let Err(e) = self
@@ -840,19 +830,15 @@ impl Discord {
     fn delete_later(&self, channel: ChannelId, message: MessageId) {
         let lifetime = Duration::from_millis(self.qr_lifetime_ms.load(Ordering::Relaxed));
         let rest = self.rest();
-        let shutdown = self.shutdown.clone();
-        self.qr_deletions.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(lifetime) => {}
-                _ = shutdown.cancelled() => {}
-            }
+        let delete = async move {
             match rest.delete_message(channel.get(), message.get()).await {
                 Ok(()) => tracing::debug!("discord: QR code image deleted"),
                 Err(e) => {
                     tracing::warn!(error = %e, "discord: could not delete a QR code image")
                 }
             }
-        });
+        };
+        super::qr::delete_after(&self.qr_deletions, lifetime, self.shutdown.clone(), delete);
     }
 
     async fn say(&self, channel: ChannelId, lang: Lang, id: &'static str) {

@@ -488,12 +488,7 @@ impl Teams {
             .lock()
             .expect("QR lifetime lock is never poisoned");
         let connector = Arc::clone(&self.connector);
-        let shutdown = self.shutdown.clone();
-        self.qr_deletions.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(lifetime) => {}
-                _ = shutdown.cancelled() => {}
-            }
+        let delete = async move {
             match connector
                 .delete(&address.service_url, &address.conversation_id, &activity_id)
                 .await
@@ -501,7 +496,13 @@ impl Teams {
                 Ok(()) => tracing::debug!("teams: QR code card deleted"),
                 Err(e) => tracing::warn!(error = %e, "teams: could not delete a QR code card"),
             }
-        });
+        };
+        crate::channels::qr::delete_after(
+            &self.qr_deletions,
+            lifetime,
+            self.shutdown.clone(),
+            delete,
+        );
     }
 
     async fn say(&self, address: &Address, lang: Lang, id: &'static str) {
